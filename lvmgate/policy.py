@@ -1,0 +1,383 @@
+"""The policy: every threshold of the plan in one place, with direction and optional warn band.
+
+Defaults are the plan's numbers. Override them in `lvmgate.toml` (top level) or in pyproject.toml
+under `[tool.lvmgate]`:
+
+    [tool.lvmgate.thresholds]
+    "1.1.mean_similarity" = { pass = 0.35, fail = 0.25 }
+    "1.3.sentence_complete_pct" = 75          # a bare number sets the pass value
+    [tool.lvmgate.params]
+    bootstrap_resamples = 2000
+
+A criterion is judged on an Estimate (value + 95% interval), not a bare number:
+pass when the whole interval is on the pass side, fail when the whole interval is beyond the fail
+value, warn otherwise: inside the plan's warn band, or straddling a threshold ("undecided, sample
+more"). Interval-free numbers (exact counts) have low == high == value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lvmgate.errors import InputError
+from lvmgate.results import Estimate, Result
+
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+_OPS = (">=", ">", "<=", "<", "between")
+
+
+@dataclass(frozen=True)
+class Threshold(Result):
+    """One criterion: `op` against `pass_at`; beyond `fail_at` it fails, in between it warns."""
+
+    id: str
+    op: str
+    pass_at: float
+    fail_at: float | None = None  # None: the pass value is also the fail value (no warn band)
+    upper: float | None = None  # for op "between": the inclusive upper bound
+    unit: str = ""
+    title: str = ""
+    fail_action: str = ""
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(f"{self.id}: unknown op {self.op!r}")
+        if self.op == "between" and self.upper is None:
+            raise ValueError(f"{self.id}: 'between' needs an upper bound")
+
+    def describe(self) -> str:
+        """The threshold as a short string, e.g. '>= 0.3 (STOP < 0.2)'."""
+        if self.op == "between":
+            return f"{self.pass_at:g}-{self.upper:g}{self.unit}"
+        text = f"{self.op} {self.pass_at:g}{self.unit}"
+        if self.fail_at is not None and self.fail_at != self.pass_at:
+            worse = {">=": "<", ">": "<=", "<=": ">", "<": ">="}[self.op]
+            text += f" (STOP {worse} {self.fail_at:g}{self.unit})"
+        return text
+
+    def judge(self, est: Estimate | float) -> str:
+        """pass / warn / fail for an estimate (see module docstring)."""
+        if not isinstance(est, Estimate):
+            est = Estimate.exact(float(est), 1)
+        lo, hi = est.low, est.high
+        if any(x != x for x in (est.value, lo, hi)):  # NaN: nothing measurable is never a pass
+            return FAIL
+        if self.op == "between":
+            if self.pass_at <= lo and hi <= self.upper:
+                return PASS
+            return FAIL if hi < self.pass_at or lo > self.upper else WARN
+        fail_at = self.pass_at if self.fail_at is None else self.fail_at
+        if self.op == ">=":
+            return PASS if lo >= self.pass_at else FAIL if hi < fail_at else WARN
+        if self.op == ">":
+            return PASS if lo > self.pass_at else FAIL if hi <= fail_at else WARN
+        if self.op == "<=":
+            return PASS if hi <= self.pass_at else FAIL if lo > fail_at else WARN
+        return PASS if hi < self.pass_at else FAIL if lo >= fail_at else WARN  # "<"
+
+
+def _t(id: str, op: str, pass_at: float, fail_at: float | None = None, **kw: Any) -> Threshold:
+    return Threshold(id, op, pass_at, fail_at, **kw)
+
+
+DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
+    # -- 1.1 sequential coherence --------------------------------------------------------------
+    _t(
+        "1.1.mean_similarity",
+        ">=",
+        0.3,
+        0.2,
+        title="Mean consecutive-chunk cosine",
+        fail_action="STOP INGESTION, fix chunking strategy (0.2-0.3: acceptable, investigate outliers)",
+    ),
+    _t(
+        "1.1.high_coherence_pct",
+        ">=",
+        60.0,
+        unit="%",
+        title="Pairs with high coherence",
+        fail_action="Most consecutive pairs lack narrative flow: inspect the worst pairs and the chunker",
+    ),
+    _t(
+        "1.1.low_coherence_pct",
+        "<=",
+        20.0,
+        unit="%",
+        title="Pairs with low coherence",
+        fail_action="Too many disconnected consecutive pairs: inspect the worst pairs and the chunker",
+    ),
+    _t(
+        "1.1.lift_over_random",
+        ">=",
+        0.10,
+        title="Consecutive minus random-pair cosine",
+        fail_action="Consecutive chunks are no more alike than random pairs: order or vectors are broken",
+    ),
+    _t(
+        "1.1.order_margin",
+        ">=",
+        0.02,
+        title="cos(lag 1) minus cos(lag k) inside articles",
+        fail_action="Neighbours are no closer than chunks k apart: chunk order was lost inside articles",
+    ),
+    _t(
+        "1.1.order_integrity_pct",
+        "<=",
+        0.0,
+        0.5,
+        unit="%",
+        title="Rows with duplicate or missing chunk_index",
+        fail_action="chunk_index repeats or skips inside articles: positions or article ids were lost at ingestion",
+    ),
+    _t(
+        "1.1.invalid_vectors_pct",
+        "<=",
+        0.0,
+        0.0,
+        unit="%",
+        title="Zero or NaN vector rows",
+        fail_action="Failed embedding batches stored as zero/NaN vectors: re-embed those rows",
+    ),
+    # -- 1.2 TMD distribution ------------------------------------------------------------------
+    _t(
+        "1.2.top_domain_pct",
+        "<",
+        50.0,
+        70.0,
+        unit="%",
+        title="Share of the largest domain",
+        fail_action="One domain > 70%: TMD is broken, investigate LLM prompts",
+    ),
+    _t(
+        "1.2.unknown_pct",
+        "<",
+        30.0,
+        50.0,
+        unit="%",
+        title="Share of domain code 0 (unknown)",
+        fail_action="Unknown > 50%: hybrid mode falling back too often",
+    ),
+    _t(
+        "1.2.domains_over_5pct",
+        ">=",
+        5,
+        title="Domains with more than 5% of chunks",
+        fail_action="Too few domains represented: check the tagger and the sample",
+    ),
+    # -- 1.3 chunk boundaries ------------------------------------------------------------------
+    _t(
+        "1.3.sentence_complete_pct",
+        ">=",
+        70.0,
+        50.0,
+        unit="%",
+        title="Chunks ending on a sentence boundary",
+        fail_action="< 50% sentence-complete: adjust semantic chunker settings",
+    ),
+    Threshold(
+        "1.3.mean_length_chars",
+        "between",
+        250.0,
+        upper=400.0,
+        title="Average chunk length (chars)",
+        fail_action="Chunks too short/long: re-tune chunk size parameters",
+    ),
+    _t(
+        "1.3.short_chunks_pct",
+        "<=",
+        0.0,
+        1.0,
+        unit="%",
+        title="Chunks under 50 characters",
+        fail_action="Chunks too short: re-tune chunk size parameters",
+    ),
+    _t(
+        "1.3.long_chunks_pct",
+        "<=",
+        0.0,
+        1.0,
+        unit="%",
+        title="Chunks over 1000 characters",
+        fail_action="Chunks too long: re-tune chunk size parameters",
+    ),
+    # -- 1.4 vec2text baseline -----------------------------------------------------------------
+    _t(
+        "1.4.bleu4",
+        ">=",
+        0.15,
+        title="Vec2text BLEU-4 (baseline to beat)",
+        fail_action="Reconstruction below the known vec2text level: check models and encoder",
+    ),
+    _t(
+        "1.4.cosine",
+        ">=",
+        0.7,
+        title="Round-trip cosine (re-encoded decoded text vs input)",
+        fail_action="Vectors not from the encoder vec2text was trained on (mean-pooled GTR-T5)?",
+    ),
+    # -- 2.2 training --------------------------------------------------------------------------
+    _t(
+        "2.2.peak_memory_gb",
+        "<",
+        16.0,
+        unit=" GB",
+        title="Peak training memory (one GPU)",
+        fail_action="Reduce batch size or model size, or use gradient checkpointing",
+    ),
+    _t(
+        "2.2.next_vs_context_margin",
+        ">=",
+        0.12,
+        title="cos(pred, next) - max cos(pred, context)",
+        fail_action="The model predicts a context vector (copying), not the next chunk",
+    ),
+    # -- 2.3 reconstruction --------------------------------------------------------------------
+    _t(
+        "2.3.lvm_cosine",
+        ">=",
+        0.6,
+        title="LVM predicted-vector cosine with the true next vector",
+        fail_action="CRITICAL: is data sequential? architecture correct? vectors normalised?",
+    ),
+    _t("2.3.latency_s", "<", 1.0, unit=" s", title="LVM inference time per query"),
+    # -- 2.4 vector arithmetic -----------------------------------------------------------------
+    _t("2.4.top3_accuracy", ">=", 0.5, title="Analogy top-3 accuracy"),
+    # -- 3.2 retrieval -------------------------------------------------------------------------
+    _t("3.2.recall_gain", ">", 0.05, title="LVM Recall@10 minus vec Recall@10"),
+    _t("3.2.latency_ms", "<", 500.0, unit=" ms", title="LVM latency"),
+    _t("3.2.memory_gb", "<", 4.0, unit=" GB", title="LVM memory"),
+    # -- 4.3 production ------------------------------------------------------------------------
+    _t("4.3.recall_at_10", ">", 0.85, title="Recall@10"),
+    _t("4.3.precision_at_10", ">", 0.70, title="Precision@10"),
+    _t("4.3.latency_ms", "<", 500.0, unit=" ms", title="Latency"),
+    _t("4.3.memory_gb", "<", 8.0, unit=" GB", title="Memory"),
+    _t("4.4.weights_gb", "<", 4.0, unit=" GB", title="Compressed weights"),
+    _t("4.4.load_qps", ">=", 1000.0, title="Sustained load (QPS)"),
+    _t("final.bleu4", ">", 0.20, title="BLEU-4 (better than vec2text)"),
+)
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "seed": 0,
+    "confidence": 0.95,
+    "bootstrap_resamples": 1000,
+    # 1.1: a pair is "high coherence" at or above the plan's mean pass line and "low" below its
+    # STOP line, so pair shares and the mean speak the same language.
+    "high_coherence_pair": 0.3,
+    "low_coherence_pair": 0.2,
+    "null_pairs": 20000,
+    "decay_max_lag": 5,
+    "order_lag": 3,
+    "worst_pairs": 10,
+    # 1.2: a domain counts as represented above this share
+    "domain_present_pct": 5.0,
+    # 1.3 length bounds (characters)
+    "short_chunk_chars": 50,
+    "long_chunk_chars": 1000,
+    "boundary_examples": 5,
+    # 2.1 / 4.1 augmentation (applied on the fly)
+    "augment_mask_frac": 0.10,
+    "augment_noise_sigma": 0.01,
+    "augment_shuffle": True,
+    "split_tolerance": 0.02,
+}
+
+
+@dataclass(frozen=True)
+class Policy(Result):
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str = "defaults"
+
+    def __getitem__(self, criterion_id: str) -> Threshold:
+        try:
+            return self.thresholds[criterion_id]
+        except KeyError:
+            raise KeyError(f"no threshold {criterion_id!r} in the policy") from None
+
+    def param(self, name: str) -> Any:
+        return self.params[name]
+
+    @property
+    def digest(self) -> str:
+        """Short hash of the effective thresholds and parameters (recorded in every artifact)."""
+        body = json.dumps(
+            {"t": {k: dataclasses.asdict(v) for k, v in sorted(self.thresholds.items())}, "p": self.params},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(body.encode()).hexdigest()[:12]
+
+
+def default_policy() -> Policy:
+    return Policy({t.id: t for t in DEFAULT_THRESHOLDS}, dict(DEFAULT_PARAMS))
+
+
+def _find_config(start: Path) -> tuple[Path, dict] | None:
+    for folder in (start, *start.parents):
+        own = folder / "lvmgate.toml"
+        if own.is_file():
+            return own, _read_toml(own)
+        project = folder / "pyproject.toml"
+        if project.is_file():
+            data = _read_toml(project).get("tool", {}).get("lvmgate")
+            if data is not None:
+                return project, data
+    return None
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: invalid TOML ({exc})") from None
+
+
+def load_policy(path: str | os.PathLike | None = None, *, start: str | os.PathLike | None = None) -> Policy:
+    """Defaults overridden by `path` (a lvmgate.toml or pyproject.toml) or the nearest config found."""
+    policy = default_policy()
+    if path is not None:
+        p = Path(path)
+        data = _read_toml(p)
+        if p.name == "pyproject.toml":
+            data = data.get("tool", {}).get("lvmgate", {})
+        found: tuple[Path, dict] | None = (p, data)
+    else:
+        found = _find_config(Path(start or os.getcwd()).resolve())
+    if not found:
+        return policy
+    where, data = found
+    thresholds = dict(policy.thresholds)
+    for cid, override in (data.get("thresholds") or {}).items():
+        if cid not in thresholds:
+            raise InputError(f"{where}: unknown criterion {cid!r} in [thresholds]")
+        base = thresholds[cid]
+        if isinstance(override, (int, float)):
+            thresholds[cid] = dataclasses.replace(base, pass_at=float(override))
+            continue
+        if not isinstance(override, dict):
+            raise InputError(f"{where}: threshold {cid!r} must be a number or a table")
+        changes = {}
+        for key, attr in (("pass", "pass_at"), ("fail", "fail_at"), ("upper", "upper"), ("op", "op")):
+            if key in override:
+                changes[attr] = override[key] if key == "op" else float(override[key])
+        unknown = set(override) - {"pass", "fail", "upper", "op"}
+        if unknown:
+            raise InputError(f"{where}: threshold {cid!r} has unknown keys {sorted(unknown)}")
+        try:
+            thresholds[cid] = dataclasses.replace(base, **changes)
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    params = dict(policy.params)
+    for key, value in (data.get("params") or {}).items():
+        if key not in params:
+            raise InputError(f"{where}: unknown parameter {key!r} in [params]")
+        params[key] = value
+    return Policy(thresholds, params, str(where))

@@ -1,0 +1,389 @@
+"""The embedded default store: one SQLite file for records plus memory-mapped float32 vector files.
+
+Layout of a store directory DIR (or of `sqlite:///X.db`, whose sidecar folder is `X.db.d/`):
+    DIR/lvmgate.sqlite              datasets + chunks tables (chunks keyed by canonical position)
+    DIR/vectors/<name>-<token>.f32  raw float32 (N, D), rows in canonical order
+    DIR/vectors/<name>-<token>.npz  article index (ids, offsets, chunk_index) for fast loads
+No server, no extension: reads of vectors are a memory map, so a pass over 1M x 768 vectors runs at
+memory bandwidth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lvmgate.corpus import MISSING, ArticleIndex, ChunkBatch, ChunkRecord
+from lvmgate.errors import InputError, StoreError
+from lvmgate.stores.base import DatasetInfo, IngestResult, Store, check_vectors, validate_name
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    name TEXT PRIMARY KEY,
+    n_rows INTEGER NOT NULL,
+    n_articles INTEGER NOT NULL,
+    dim INTEGER,
+    file_stem TEXT NOT NULL,
+    encoder TEXT,
+    fingerprint TEXT NOT NULL,
+    has_tmd INTEGER NOT NULL,
+    meta TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    dataset TEXT NOT NULL,
+    pos INTEGER NOT NULL,
+    input_row INTEGER NOT NULL,
+    article_id TEXT NOT NULL,
+    chunk_index INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    title TEXT,
+    domain_code INTEGER,
+    task_code INTEGER,
+    modifier_code INTEGER,
+    dataset_source TEXT,
+    PRIMARY KEY (dataset, pos)
+) WITHOUT ROWID;
+"""
+
+_COLUMNS = (
+    "article_id",
+    "chunk_index",
+    "text",
+    "title",
+    "domain_code",
+    "task_code",
+    "modifier_code",
+    "dataset_source",
+)
+
+
+class EmbeddedStore(Store):
+    """SQLite + memory-mapped vectors; `path` is a store directory or an `X.db` file."""
+
+    def __init__(self, path: str | os.PathLike, *, url: str | None = None):
+        path = Path(path)
+        if path.suffix in (".db", ".sqlite", ".sqlite3"):
+            self.db_path, self.vector_dir = path, path.with_name(path.name + ".d") / "vectors"
+        else:
+            self.db_path, self.vector_dir = path / "lvmgate.sqlite", path / "vectors"
+        self.url = url or str(path)
+        try:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            self.vector_dir.mkdir(parents=True, exist_ok=True)
+            self._con = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=NORMAL")
+            self._con.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open embedded store at {path}: {exc}") from None
+        self._index_cache: dict[str, tuple[str, ArticleIndex]] = {}
+
+    # -- reading -------------------------------------------------------------------------------
+    def datasets(self) -> list[str]:
+        return [r[0] for r in self._con.execute("SELECT name FROM datasets ORDER BY name")]
+
+    def _row(self, dataset: str) -> sqlite3.Row:
+        cur = self._con.execute(
+            "SELECT name, n_rows, n_articles, dim, file_stem, encoder, fingerprint, has_tmd, meta "
+            "FROM datasets WHERE name = ?",
+            (dataset,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            known = ", ".join(self.datasets()) or "none"
+            raise InputError(f"unknown dataset {dataset!r} in {self.url} (datasets: {known})")
+        return row
+
+    def info(self, dataset: str) -> DatasetInfo:
+        name, n_rows, n_articles, dim, _stem, encoder, fp, has_tmd, meta = self._row(dataset)
+        return DatasetInfo(name, n_rows, n_articles, dim, encoder, fp, bool(has_tmd), json.loads(meta))
+
+    def articles(self, dataset: str) -> ArticleIndex:
+        row = self._row(dataset)
+        stem, fingerprint = row[4], row[6]
+        cached = self._index_cache.get(dataset)
+        if cached and cached[0] == fingerprint:
+            return cached[1]
+        with np.load(self.vector_dir / f"{stem}.npz", allow_pickle=False) as z:
+            index = ArticleIndex(z["ids"].astype(object), z["offsets"], z["chunk_index"])
+        self._index_cache[dataset] = (fingerprint, index)
+        return index
+
+    def vectors(self, dataset: str, rows: np.ndarray | None = None) -> np.ndarray:
+        _, n_rows, _, dim, stem, *_ = self._row(dataset)
+        if dim is None:
+            raise InputError(f"dataset {dataset!r} has no vectors (ingest it with --vectors or --encoder)")
+        if n_rows == 0:
+            return np.zeros((0, dim), np.float32)
+        bank = np.memmap(self.vector_dir / f"{stem}.f32", dtype=np.float32, mode="r", shape=(n_rows, dim))
+        return bank if rows is None else np.asarray(bank[np.asarray(rows, dtype=np.int64)])
+
+    def iter_batches(
+        self,
+        dataset: str,
+        *,
+        batch_size: int = 65536,
+        rows: np.ndarray | None = None,
+        text: bool = True,
+        vectors: bool = True,
+        tmd: bool = True,
+    ) -> Iterator[ChunkBatch]:
+        info = self.info(dataset)
+        want_vectors = vectors and info.dim is not None
+        bank = self.vectors(dataset) if want_vectors else None
+        cols = ["pos", "article_id", "chunk_index"]
+        cols += ["text", "title"] if text else []
+        cols += ["domain_code", "task_code", "modifier_code"] if tmd else []
+        select = ", ".join(cols)
+        if rows is None:
+            chunks: Iterable[np.ndarray | tuple[int, int]] = (
+                (lo, min(lo + batch_size, info.n_rows)) for lo in range(0, info.n_rows, batch_size)
+            )
+        else:
+            rows = np.asarray(rows, dtype=np.int64)
+            if rows.size and (np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= info.n_rows):
+                raise ValueError("rows must be strictly increasing positions inside the dataset")
+            chunks = (rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
+        for part in chunks:
+            if isinstance(part, tuple):
+                lo, hi = part
+                cur = self._con.execute(
+                    f"SELECT {select} FROM chunks WHERE dataset = ? AND pos >= ? AND pos < ? ORDER BY pos",
+                    (dataset, lo, hi),
+                )
+                got = cur.fetchall()
+                vec = np.asarray(bank[lo:hi]) if bank is not None else None
+            else:
+                got = self._select_positions(dataset, select, part)
+                vec = np.asarray(bank[part]) if bank is not None else None
+            yield _batch_from_rows(got, cols, vec)
+
+    def _select_positions(self, dataset: str, select: str, positions: np.ndarray) -> list[tuple]:
+        out: list[tuple] = []
+        step = 30000  # stay under SQLite's bound-variable limit
+        for i in range(0, len(positions), step):
+            part = positions[i : i + step].tolist()
+            marks = ",".join("?" * len(part))
+            out += self._con.execute(
+                f"SELECT {select} FROM chunks WHERE dataset = ? AND pos IN ({marks}) ORDER BY pos",
+                (dataset, *part),
+            ).fetchall()
+        return out
+
+    def domain_counts(self, dataset: str) -> list[tuple[int | None, int]]:
+        self._row(dataset)
+        cur = self._con.execute(
+            "SELECT domain_code, count(*) AS n FROM chunks WHERE dataset = ? "
+            "GROUP BY domain_code ORDER BY n DESC, domain_code",
+            (dataset,),
+        )
+        return [(code, n) for code, n in cur]
+
+    # -- writing -------------------------------------------------------------------------------
+    def ingest(
+        self,
+        dataset: str,
+        records: Iterable[ChunkRecord],
+        vectors: np.ndarray | None = None,
+        *,
+        encoder: str | None = None,
+        replace: bool = False,
+        allow_invalid: bool = False,
+        meta: dict[str, Any] | None = None,
+        progress: bool = False,
+    ) -> IngestResult:
+        validate_name(dataset)
+        t0 = time.perf_counter()
+        existed = self.has_dataset(dataset)
+        if existed and not replace:
+            raise InputError(
+                f"dataset {dataset!r} already exists in {self.url}; pass --replace to overwrite it"
+            )
+        stem = f"{dataset}-{secrets.token_hex(6)}"
+        vec_path, index_path = self.vector_dir / f"{stem}.f32", self.vector_dir / f"{stem}.npz"
+        old_stem = self._row(dataset)[4] if existed else None
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("DROP TABLE IF EXISTS temp.staging")
+            con.execute(
+                "CREATE TEMP TABLE staging (input_row INTEGER PRIMARY KEY, article_id TEXT, chunk_index INTEGER,"
+                " text TEXT, title TEXT, domain_code INTEGER, task_code INTEGER, modifier_code INTEGER,"
+                " dataset_source TEXT)"
+            )
+            digest = hashlib.blake2b(digest_size=16)
+            n_rows = 0
+            bar = tqdm(desc=f"ingest {dataset}", unit=" chunks", disable=not progress)
+            rows_iter = iter(records)
+            while True:
+                block = list(itertools.islice(rows_iter, 20000))
+                if not block:
+                    break
+                tuples = [
+                    (
+                        n_rows + i,
+                        r.article_id,
+                        r.chunk_index,
+                        r.text,
+                        r.title,
+                        r.domain_code,
+                        r.task_code,
+                        r.modifier_code,
+                        r.dataset_source,
+                    )
+                    for i, r in enumerate(block)
+                ]
+                con.executemany("INSERT INTO staging VALUES (?,?,?,?,?,?,?,?,?)", tuples)
+                for t in tuples:
+                    digest.update(repr(t[1:]).encode())
+                n_rows += len(block)
+                bar.update(len(block))
+            bar.close()
+            if vectors is not None:
+                check_vectors(vectors, n_rows, allow_invalid=allow_invalid)
+            con.execute("DELETE FROM chunks WHERE dataset = ?", (dataset,))
+            con.execute("DELETE FROM datasets WHERE name = ?", (dataset,))
+            con.execute(
+                f"INSERT INTO chunks (dataset, pos, input_row, {', '.join(_COLUMNS)}) "
+                f"SELECT ?, ROW_NUMBER() OVER (ORDER BY article_id, chunk_index, input_row) - 1, input_row, "
+                f"{', '.join(_COLUMNS)} FROM staging",
+                (dataset,),
+            )
+            con.execute("DROP TABLE temp.staging")
+            cur = con.execute(
+                "SELECT input_row, article_id, chunk_index FROM chunks WHERE dataset = ? ORDER BY pos",
+                (dataset,),
+            )
+            perm = np.empty(n_rows, dtype=np.int64)
+            ids: list[str] = []
+            offsets = [0]
+            chunk_index = np.empty(n_rows, dtype=np.int64)
+            prev = None
+            for i, (input_row, aid, cidx) in enumerate(cur):
+                perm[i] = input_row
+                chunk_index[i] = cidx
+                if aid != prev:
+                    if prev is not None:
+                        offsets.append(i)
+                    ids.append(aid)
+                    prev = aid
+            offsets.append(n_rows)
+            if n_rows == 0:
+                offsets = [0]
+            digest.update(perm.tobytes())
+            dim = None
+            if vectors is not None:
+                dim = int(vectors.shape[1])
+                _write_vectors(vec_path, vectors, perm, digest, progress=progress, desc=f"vectors {dataset}")
+            index_ids = np.array(ids, dtype=str) if ids else np.zeros(0, dtype="<U1")
+            with open(index_path, "wb") as fh:
+                np.savez(fh, ids=index_ids, offsets=np.asarray(offsets, np.int64), chunk_index=chunk_index)
+            has_tmd = con.execute(
+                "SELECT EXISTS(SELECT 1 FROM chunks WHERE dataset = ? AND domain_code IS NOT NULL)",
+                (dataset,),
+            ).fetchone()[0]
+            con.execute(
+                "INSERT INTO datasets VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    dataset,
+                    n_rows,
+                    len(ids),
+                    dim,
+                    stem,
+                    encoder,
+                    digest.hexdigest(),
+                    int(has_tmd),
+                    json.dumps(meta or {}),
+                    time.strftime("%Y-%m-%dT%H:%M:%S"),
+                ),
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            for p in (vec_path, index_path):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            raise
+        if old_stem:
+            self._remove_files(old_stem)
+        self._index_cache.pop(dataset, None)
+        return IngestResult(dataset, n_rows, len(ids), dim, time.perf_counter() - t0, existed)
+
+    def delete(self, dataset: str) -> None:
+        stem = self._row(dataset)[4]
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("DELETE FROM chunks WHERE dataset = ?", (dataset,))
+            con.execute("DELETE FROM datasets WHERE name = ?", (dataset,))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self._remove_files(stem)
+        self._index_cache.pop(dataset, None)
+
+    def _remove_files(self, stem: str) -> None:
+        for suffix in (".f32", ".npz"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.vector_dir / f"{stem}{suffix}").unlink()
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._con.close()
+
+
+def _write_vectors(
+    path: Path, vectors: np.ndarray, perm: np.ndarray, digest, *, progress: bool, desc: str
+) -> None:
+    """Write vectors[perm] as raw float32 in blocks (sequential when perm is the identity), fsynced."""
+    identity = bool(np.array_equal(perm, np.arange(len(perm))))
+    block = max(1, (64 << 20) // (4 * max(1, vectors.shape[1])))  # ~64 MB per block
+    with open(path, "wb") as fh, tqdm(total=len(perm), desc=desc, unit=" vec", disable=not progress) as bar:
+        for lo in range(0, len(perm), block):
+            hi = min(lo + block, len(perm))
+            part = vectors[lo:hi] if identity else vectors[np.sort(perm[lo:hi])]
+            if not identity:  # gather in sorted order (fast on memmaps), then restore perm order
+                part = part[np.argsort(np.argsort(perm[lo:hi]))]
+            part = np.ascontiguousarray(part, dtype=np.float32)
+            digest.update(part.tobytes())
+            fh.write(part.tobytes())
+            bar.update(hi - lo)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _batch_from_rows(rows: list[tuple], cols: list[str], vectors: np.ndarray | None) -> ChunkBatch:
+    columns = list(zip(*rows)) if rows else [() for _ in cols]
+    by_name = dict(zip(cols, columns))
+
+    def ints(name: str, dtype) -> np.ndarray | None:
+        if name not in by_name:
+            return None
+        return np.array([MISSING if v is None else v for v in by_name[name]], dtype=dtype)
+
+    return ChunkBatch(
+        pos=np.array(by_name["pos"], dtype=np.int64),
+        article_id=np.array(by_name["article_id"], dtype=object),
+        chunk_index=np.array(by_name["chunk_index"], dtype=np.int64),
+        text=list(by_name["text"]) if "text" in by_name else None,
+        title=list(by_name["title"]) if "title" in by_name else None,
+        domain_code=ints("domain_code", np.int16),
+        task_code=ints("task_code", np.int16),
+        modifier_code=ints("modifier_code", np.int16),
+        vectors=vectors,
+    )

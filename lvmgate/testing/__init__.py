@@ -1,0 +1,1 @@
+"""Helpers for testing lvmgate and projects that use it: throwaway servers, synthetic corpora."""
