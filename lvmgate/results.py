@@ -96,7 +96,8 @@ class Provenance(Result):
     created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
 
     def matches(self, other: dict[str, Any]) -> bool:
-        """Same dataset content, sample and parameters (the time and version may differ)."""
-        keys = ("dataset", "fingerprint", "sample_size", "seed", "params", "policy_digest")
+        """Same dataset content, sample, parameters and lvmgate version (time and thresholds may differ:
+        thresholds are applied to an artifact, they do not change it)."""
+        keys = ("dataset", "fingerprint", "sample_size", "seed", "params", "lvmgate_version")
         mine = self.to_dict()
         return all(mine.get(k) == other.get(k) for k in keys)

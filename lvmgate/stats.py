@@ -37,6 +37,57 @@ def _index_blocks(n: int, resamples: int, rng: np.random.Generator, max_cells: i
         done += b
 
 
+def from_samples(
+    point: float, samples: np.ndarray, n: int, *, confidence: float = 0.95, scale: float = 1.0
+) -> Estimate:
+    """Estimate from a point value and its bootstrap replicates (percentile interval)."""
+    lo, hi = _percentiles(np.asarray(samples, dtype=np.float64), confidence)
+    return Estimate(point * scale, lo * scale, hi * scale, n)
+
+
+def cluster_ratio_samples(
+    sums: np.ndarray,
+    counts: np.ndarray,
+    resamples: int,
+    rng: np.random.Generator,
+    *,
+    max_units: int = 4096,
+) -> np.ndarray:
+    """Replicates of sum(sums)/sum(counts) with clusters (rows) resampled.
+
+    1-D inputs (k,) give (resamples,); 2-D inputs (k, m) are m ratios over the same resampled
+    clusters (a paired bootstrap), giving (resamples, m). Beyond `max_units` clusters, clusters are
+    first pooled at random into `max_units` groups (groups of i.i.d. clusters are i.i.d. too), which
+    keeps a 1M-chunk bootstrap at a fraction of a second.
+    """
+    sums = np.asarray(sums, dtype=np.float64)
+    counts = np.broadcast_to(
+        np.asarray(counts, dtype=np.float64).reshape(len(sums), -1)
+        if sums.ndim == 2
+        else np.asarray(counts, dtype=np.float64),
+        sums.shape,
+    )
+    if len(sums) > max_units:
+        group = rng.permutation(len(sums)) % max_units
+        pooled_s = np.zeros((max_units, *sums.shape[1:]))
+        pooled_c = np.zeros((max_units, *sums.shape[1:]))
+        np.add.at(pooled_s, group, sums)
+        np.add.at(pooled_c, group, counts)
+        sums, counts = pooled_s, pooled_c
+    width = 1 if sums.ndim == 1 else sums.shape[1]
+    parts = []
+    for idx in _index_blocks(len(sums), resamples, rng, max_cells=4_000_000 // width):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            parts.append(sums[idx].sum(axis=1) / counts[idx].sum(axis=1))
+    return np.concatenate(parts)
+
+
+def mean_samples(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples,) bootstrap replicates of the mean of i.i.d. `values`."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    return np.concatenate([values[idx].mean(axis=1) for idx in _index_blocks(values.size, resamples, rng)])
+
+
 def bootstrap_mean(
     values: np.ndarray,
     *,

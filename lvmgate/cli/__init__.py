@@ -34,7 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in argv:  # everything after a bare -- goes to the command untouched (e.g. to pytest)
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    args.passthrough = passthrough
+    if passthrough and not getattr(args, "accepts_passthrough", False):
+        parser.error(f"{args.command} takes no arguments after --")
     try:
         code = args.func(args)
     except LvmgateError as exc:

@@ -1,0 +1,1 @@
+"""Metrics, one module per metric family; each a plain function over arrays returning a frozen result."""

@@ -1,0 +1,1 @@
+"""Reports: plots (PNG, embedded in the pytest-html report), the markdown phase report, JSON."""

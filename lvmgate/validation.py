@@ -1,0 +1,241 @@
+"""The plan's phase-1 validation tools: read a dataset from a store, compute one metric, and wrap it
+as an artifact (result + provenance) that the gates read and that `--output` writes.
+
+An artifact is cached by the gates under ARTIFACTS/<dataset>/<tool>.json and recomputed when its
+provenance no longer matches (dataset fingerprint, sample, parameters or lvmgate version changed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lvmgate.corpus import ArticleIndex
+from lvmgate.errors import InputError
+from lvmgate.io import read_json, write_json
+from lvmgate.policy import Policy, default_policy
+from lvmgate.results import Provenance, Result
+from lvmgate.stores.base import Store
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The articles a tool looks at: a local ArticleIndex and the dataset positions of its rows."""
+
+    index: ArticleIndex
+    rows: np.ndarray | None  # (M,) canonical positions; None = every row, in order
+    limit: int | None
+    seed: int
+
+    @property
+    def positions(self) -> np.ndarray:
+        return np.arange(self.index.n_rows) if self.rows is None else self.rows
+
+
+def sample_articles(store: Store, dataset: str, limit: int | None, seed: int) -> Sample:
+    """All articles, or `limit` of them drawn without replacement with `seed` (kept in canonical order)."""
+    full = store.articles(dataset)
+    if limit is None or limit >= full.n_articles:
+        return Sample(full, None, None, seed)
+    if limit < 1:
+        raise InputError("--limit must be at least 1")
+    chosen = np.random.default_rng(seed).choice(full.n_articles, size=limit, replace=False)
+    index, rows = full.subset(chosen)
+    return Sample(index, rows, limit, seed)
+
+
+@dataclass(frozen=True)
+class Artifact(Result):
+    tool: str
+    provenance: Provenance
+    result: Any  # a metric Result (or its dict, when loaded from JSON)
+
+    def write(self, path: str | os.PathLike) -> Path:
+        return write_json(path, self.to_dict())
+
+
+def _provenance(store: Store, info, tool: str, limit: int | None, seed: int, policy: Policy) -> Provenance:
+    """What an artifact of `tool` computed now from this dataset would record (used to spot stale ones)."""
+    n_articles = info.n_articles if limit is None else min(limit, info.n_articles)
+    return Provenance(
+        dataset=info.name,
+        store=_safe_url(store.url),
+        fingerprint=info.fingerprint,
+        sample_size=n_articles,
+        seed=seed,
+        params={
+            "limit": limit if limit is not None and limit < info.n_articles else None,
+            **tool_params(tool, policy),
+        },
+        policy_digest=policy.digest,
+    )
+
+
+def _safe_url(url: str) -> str:
+    """The store URL without a password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def tool_params(tool: str, policy: Policy) -> dict:
+    """The policy parameters a tool's result depends on (recorded in its provenance)."""
+    names = {
+        "coherence": (
+            "high_coherence_pair",
+            "low_coherence_pair",
+            "decay_max_lag",
+            "order_lag",
+            "null_pairs",
+            "worst_pairs",
+        ),
+        "tmd": ("domain_present_pct",),
+        "boundaries": ("short_chunk_chars", "long_chunk_chars", "boundary_examples"),
+    }[tool]
+    return {k: policy.params[k] for k in (*names, "bootstrap_resamples", "confidence")}
+
+
+# -- 1.1 -----------------------------------------------------------------------------------------
+def run_coherence(
+    store: Store, dataset: str, *, limit: int | None = None, seed: int = 0, policy: Policy | None = None
+) -> Artifact:
+    """1.1 sequential coherence of a dataset (or `limit` sampled articles)."""
+    from lvmgate.metrics.coherence import coherence
+
+    policy = policy or default_policy()
+    info = store.require(dataset)
+    if info.dim is None:
+        raise InputError(f"dataset {dataset!r} has no vectors: ingest it with --vectors or --encoder")
+    sample = sample_articles(store, dataset, limit, seed)
+    params = tool_params("coherence", policy)
+    result = coherence(
+        store.vectors(dataset),
+        sample.index,
+        rows=sample.rows,
+        high_pair=params["high_coherence_pair"],
+        low_pair=params["low_coherence_pair"],
+        max_lag=params["decay_max_lag"],
+        order_lag=params["order_lag"],
+        null_pairs=params["null_pairs"],
+        worst=params["worst_pairs"],
+        resamples=params["bootstrap_resamples"],
+        confidence=params["confidence"],
+        seed=seed,
+    )
+    if result.worst_pairs:  # attach the text of the worst pairs, for "investigate outliers"
+        import dataclasses
+
+        wanted = [w.pos_a for w in result.worst_pairs] + [w.pos_b for w in result.worst_pairs]
+        texts = dict(zip(wanted, store.texts(dataset, wanted)))
+        worst = tuple(
+            dataclasses.replace(w, text_a=texts[w.pos_a], text_b=texts[w.pos_b]) for w in result.worst_pairs
+        )
+        result = dataclasses.replace(result, worst_pairs=worst)
+    return Artifact("coherence", _provenance(store, info, "coherence", limit, seed, policy), result)
+
+
+# -- 1.2 -----------------------------------------------------------------------------------------
+def run_tmd(
+    store: Store, dataset: str, *, limit: int | None = None, seed: int = 0, policy: Policy | None = None
+) -> Artifact:
+    """1.2 TMD distribution; on a full run the store's own GROUP BY (the plan's SQL) must agree."""
+    from lvmgate.metrics.tmd_distribution import tmd_distribution
+
+    policy = policy or default_policy()
+    info = store.require(dataset)
+    if not info.has_tmd:
+        raise InputError(f"dataset {dataset!r} has no TMD codes (domain_code is missing on every row)")
+    sample = sample_articles(store, dataset, limit, seed)
+    codes = np.concatenate(
+        [b.domain_code for b in store.iter_batches(dataset, rows=sample.rows, text=False, vectors=False)]
+    )
+    params = tool_params("tmd", policy)
+    result = tmd_distribution(
+        codes,
+        sample.index.article_of_row(),
+        present_pct=params["domain_present_pct"],
+        resamples=params["bootstrap_resamples"],
+        confidence=params["confidence"],
+        seed=seed,
+    )
+    if sample.rows is None:
+        by_store = {(-1 if c is None else c): n for c, n in store.domain_counts(dataset)}
+        ours = {(-1 if d.code is None else d.code): d.chunks for d in result.domains}
+        if by_store != ours:
+            raise RuntimeError(
+                f"TMD counts disagree between the store's GROUP BY and the rows: {by_store} != {ours}"
+            )
+    return Artifact("tmd", _provenance(store, info, "tmd", limit, seed, policy), result)
+
+
+# -- 1.3 -----------------------------------------------------------------------------------------
+def run_boundaries(
+    store: Store, dataset: str, *, limit: int | None = None, seed: int = 0, policy: Policy | None = None
+) -> Artifact:
+    """1.3 chunk boundaries of a dataset (or `limit` sampled articles)."""
+    from lvmgate.metrics.boundaries import chunk_boundaries
+
+    policy = policy or default_policy()
+    info = store.require(dataset)
+    sample = sample_articles(store, dataset, limit, seed)
+    texts: list[str] = []
+    for batch in store.iter_batches(dataset, rows=sample.rows, vectors=False, tmd=False):
+        texts.extend(batch.text or [])
+    params = tool_params("boundaries", policy)
+    result = chunk_boundaries(
+        texts,
+        sample.index.article_of_row(),
+        positions=sample.positions,
+        article_ids=sample.index.ids,
+        chunk_index=sample.index.chunk_index,
+        short_chars=params["short_chunk_chars"],
+        long_chars=params["long_chunk_chars"],
+        examples=params["boundary_examples"],
+        resamples=params["bootstrap_resamples"],
+        confidence=params["confidence"],
+        seed=seed,
+    )
+    return Artifact("boundaries", _provenance(store, info, "boundaries", limit, seed, policy), result)
+
+
+TOOLS: dict[str, Callable[..., Artifact]] = {
+    "coherence": run_coherence,
+    "tmd": run_tmd,
+    "boundaries": run_boundaries,
+}
+
+
+def cached_artifact(
+    tool: str,
+    store: Store,
+    dataset: str,
+    path: str | os.PathLike,
+    *,
+    limit: int | None,
+    seed: int,
+    policy: Policy,
+    recompute: bool = False,
+) -> tuple[dict, bool]:
+    """(artifact dict, recomputed?) for `tool`: the cached JSON when its provenance still matches."""
+    path = Path(path)
+    info = store.require(dataset)
+    if not recompute and path.is_file():
+        try:
+            cached = read_json(path)
+        except InputError:
+            cached = None
+        expected = _provenance(store, info, tool, limit, seed, policy)
+        if cached and cached.get("tool") == tool and expected.matches(cached.get("provenance", {})):
+            return cached, False
+    artifact = TOOLS[tool](store, dataset, limit=limit, seed=seed, policy=policy)
+    artifact.write(path)
+    return artifact.to_dict(), True
