@@ -345,8 +345,8 @@ def _bad_lengths(articles, rng, frac):
         new = []
         for i, t in enumerate(chunks):
             u = rng.random()
-            if u < frac / 2:  # a stub: a heading-like fragment under 50 characters
-                words = t.split(" ")[: int(rng.integers(2, 5))]
+            if u < frac / 2:  # a stub: a heading-like fragment under 50 characters, still with content
+                words = [w for w in t.split(" ") if len(w) > 3][: int(rng.integers(2, 5))]
                 new.append(" ".join(words)[:45].rstrip(".,") + ".")
             elif u < frac:  # an over-long chunk: neighbours glued on past 1000 characters
                 more = " ".join(chunks[(i + k) % len(chunks)] for k in range(1, 5))

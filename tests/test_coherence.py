@@ -42,8 +42,15 @@ def test_matches_brute_force_and_never_crosses_articles(lengths, seed, block_row
     vectors = rng.normal(size=(n, 6)).astype(np.float32)
     if n > 3:
         vectors[rng.integers(n)] = 0.0  # an invalid row must be excluded, not averaged in
-    r = coherence(vectors, make_index(lengths), max_lag=3, order_lag=2, resamples=50, null_pairs=200,
-                  block_rows=block_rows)
+    r = coherence(
+        vectors,
+        make_index(lengths),
+        max_lag=3,
+        order_lag=2,
+        resamples=50,
+        null_pairs=200,
+        block_rows=block_rows,
+    )
     for lag in (1, 2, 3):
         ref = brute_force(vectors, lengths, lag)
         got = r.decay[lag - 1]
@@ -56,7 +63,10 @@ def test_matches_brute_force_and_never_crosses_articles(lengths, seed, block_row
     if ref1.size:
         assert r.high_pct.value == pytest.approx(100 * np.mean(ref1 >= 0.3), abs=1e-9)
         assert r.low_pct.value == pytest.approx(100 * np.mean(ref1 < 0.2), abs=1e-9)
-        assert -1.0 - 1e-6 <= r.mean.low <= r.mean.value + 1e-9 and r.mean.value - 1e-9 <= r.mean.high <= 1.0 + 1e-6
+        assert (
+            -1.0 - 1e-6 <= r.mean.low <= r.mean.value + 1e-9
+            and r.mean.value - 1e-9 <= r.mean.high <= 1.0 + 1e-6
+        )
 
 
 def test_subset_rows_use_bank_positions():
@@ -73,8 +83,14 @@ def test_invalid_rows_counted_and_positions_checked():
     vectors = np.ones((6, 3), dtype=np.float32)
     vectors[1] = 0.0
     vectors[4] = np.nan
-    r = coherence(vectors, make_index([6], chunk_index=[0, 1, 1, 2, 4, 5]), max_lag=1, order_lag=1,
-                  resamples=10, null_pairs=10)
+    r = coherence(
+        vectors,
+        make_index([6], chunk_index=[0, 1, 1, 2, 4, 5]),
+        max_lag=1,
+        order_lag=1,
+        resamples=10,
+        null_pairs=10,
+    )
     assert (r.zero_rows, r.nan_rows) == (1, 1)
     assert r.invalid_pct.value == pytest.approx(100 * 2 / 6)
     assert r.pairs_excluded_invalid == 4  # (0,1) (1,2) (3,4) (4,5)
@@ -83,7 +99,10 @@ def test_invalid_rows_counted_and_positions_checked():
 
 @pytest.fixture(scope="module")
 def corpora():
-    return {f: synthesize(80, fault=f, seed=5) for f in (None, "shuffled_order", "global_shuffle", "low_coherence")}
+    return {
+        f: synthesize(80, fault=f, seed=5)
+        for f in (None, "shuffled_order", "global_shuffle", "low_coherence")
+    }
 
 
 def run(c):

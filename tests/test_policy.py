@@ -74,7 +74,7 @@ def test_lvmgate_toml_wins_and_bad_keys_are_input_errors(tmp_path):
     (tmp_path / "lvmgate.toml").write_text('[thresholds]\n"1.1.nope" = 1\n')
     with pytest.raises(InputError, match="unknown criterion"):
         load_policy(start=tmp_path)
-    (tmp_path / "lvmgate.toml").write_text('[params]\nnot_a_param = 1\n')
+    (tmp_path / "lvmgate.toml").write_text("[params]\nnot_a_param = 1\n")
     with pytest.raises(InputError, match="unknown parameter"):
         load_policy(start=tmp_path)
     (tmp_path / "lvmgate.toml").write_text("[thresholds\n")

@@ -48,7 +48,9 @@ def test_every_fault_changes_what_it_says(clean):
     base_texts = [r.text for r in clean.records]
     # order lost inside articles: same multiset of texts per article, different order, indices 0..n-1
     s = c["shuffled_order"]
-    assert sorted(r.text for r in s.records) == sorted(base_texts) and [r.text for r in s.records] != base_texts
+    assert (
+        sorted(r.text for r in s.records) == sorted(base_texts) and [r.text for r in s.records] != base_texts
+    )
     assert all([r.chunk_index for r in rs] == list(range(len(rs))) for rs in _by_article(s.records).values())
     assert [r.text for r in c["global_shuffle"].records] == base_texts
     assert not np.array_equal(c["global_shuffle"].vectors, clean.vectors)

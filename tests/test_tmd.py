@@ -26,8 +26,13 @@ def test_pack_vectorised_and_range_checked():
     assert len(DOMAINS) == N_DOMAINS == 16
 
 
-@given(st.lists(st.tuples(st.integers(0, 9), st.sampled_from([MISSING, 0, 1, 2, 3, 4, 5, 6, 15])), min_size=1,
-                max_size=200))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 9), st.sampled_from([MISSING, 0, 1, 2, 3, 4, 5, 6, 15])),
+        min_size=1,
+        max_size=200,
+    )
+)
 def test_matches_direct_count(rows):
     article = np.array([a for a, _ in rows])
     _, article = np.unique(article, return_inverse=True)

@@ -1,0 +1,234 @@
+"""Phase-1 gates end to end, through `lvmgate gate phase1` in a subprocess exactly as a user runs it:
+GO on a clean synthetic corpus, STOP on each planted fault (on the criterion it should trip),
+WARN semantics, bad input with exit code 2, and the reports."""
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from lvmgate.corpus import ChunkRecord
+from lvmgate.stores import EmbeddedStore
+from lvmgate.synth import synthesize
+
+# fault -> criteria that must fail (others may fail too where the fault really breaks them)
+EXPECTED = {
+    "shuffled_order": {"1.1.order_margin"},
+    "global_shuffle": {"1.1.mean_similarity", "1.1.lift_over_random"},
+    "constant_position": {"1.1.order_integrity_pct"},
+    "cross_article": {"1.1.order_integrity_pct"},
+    "zero_vectors": {"1.1.invalid_vectors_pct"},
+    "nan_vectors": {"1.1.invalid_vectors_pct"},
+    "low_coherence": {"1.1.mean_similarity", "1.1.lift_over_random"},
+    "tmd_fallback_flood": {"1.2.unknown_pct"},
+    "tmd_single_domain": {"1.2.top_domain_pct"},
+    "truncated_chunks": {"1.3.sentence_complete_pct"},
+    "bad_lengths": {"1.3.short_chunks_pct", "1.3.long_chunks_pct"},
+}
+# faults that touch one family of criteria must leave the others alone
+FAMILY = {
+    "tmd_fallback_flood": "1.2",
+    "tmd_single_domain": "1.2",
+    "truncated_chunks": "1.3",
+    "bad_lengths": "1.3",
+    "zero_vectors": "1.1",
+    "nan_vectors": "1.1",
+    "shuffled_order": "1.1",
+}
+
+
+def lvmgate(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "lvmgate", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("phase1")
+    store = EmbeddedStore(root / "store")
+    for fault in [None, *EXPECTED]:
+        c = synthesize(100, fault=fault, seed=7)
+        store.ingest(fault or "clean", c.records, c.vectors, allow_invalid=True, encoder=c.meta["encoder"])
+    store.ingest("empty", [], None)
+    c = synthesize(10, seed=1)
+    store.ingest("novectors", c.records, None)
+    store.ingest("notmd", [ChunkRecord(r.article_id, r.chunk_index, r.text) for r in c.records], c.vectors)
+    store.close()
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(store_dir):
+    """Run the gate on every dataset (two at a time) and collect exit code and phase1.json."""
+
+    def run(name):
+        out = store_dir / "reports" / name
+        p = lvmgate(
+            "gate",
+            "phase1",
+            "--store",
+            store_dir / "store",
+            "--dataset",
+            name,
+            "--report-dir",
+            out,
+            "--artifacts-dir",
+            store_dir / "artifacts",
+        )
+        summary = json.loads((out / "phase1.json").read_text()) if (out / "phase1.json").exists() else None
+        return name, (p, summary, out)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(run, ["clean", *EXPECTED]))
+
+
+def failing(summary):
+    return {c["id"] for c in summary["criteria"] if c["status"] == "fail"}
+
+
+def test_clean_corpus_is_go(runs):
+    p, summary, out = runs["clean"]
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert summary["decision"] == "GO"
+    ids = {c["id"] for c in summary["criteria"]}
+    assert {
+        "1.1.mean_similarity",
+        "1.1.high_coherence_pct",
+        "1.1.low_coherence_pct",
+        "1.2.top_domain_pct",
+        "1.2.unknown_pct",
+        "1.2.domains_over_5pct",
+        "1.3.sentence_complete_pct",
+        "1.3.mean_length_chars",
+        "1.3.short_chunks_pct",
+        "1.3.long_chunks_pct",
+    } <= ids
+    assert all(c["status"] == "pass" for c in summary["criteria"])
+    assert "Phase 1: GO" in p.stdout
+
+
+@pytest.mark.parametrize("fault", sorted(EXPECTED))
+def test_each_fault_is_stop_on_its_criterion(runs, fault):
+    p, summary, out = runs[fault]
+    assert summary["decision"] == "STOP", summary
+    assert p.returncode == 1
+    assert EXPECTED[fault] <= failing(summary), failing(summary)
+    if fault in FAMILY:
+        assert all(cid.startswith(FAMILY[fault]) for cid in failing(summary)), failing(summary)
+    failed = [c for c in summary["criteria"] if c["id"] in EXPECTED[fault]]
+    assert all(c["fail_action"] for c in failed)
+    report = (out / "phase_1_report.md").read_text()
+    assert "❌ **STOP**" in report and next(iter(EXPECTED[fault])) in report
+
+
+def test_invalid_vectors_are_reported_not_averaged(runs):
+    for fault in ("zero_vectors", "nan_vectors"):
+        _, summary, _ = runs[fault]
+        crit = {c["id"]: c for c in summary["criteria"]}
+        assert crit["1.1.mean_similarity"]["status"] == "pass"  # the mean stays a number...
+        kind = "zero rows" if fault == "zero_vectors" else "NaN rows"
+        assert kind in crit["1.1.invalid_vectors_pct"]["message"]  # ...and the bad rows are named
+
+
+def test_reports_are_written_and_self_contained(runs):
+    _, summary, out = runs["clean"]
+    html = (out / "phase1.html").read_text()
+    assert "Phase 1: <span" in html and "1.1.mean_similarity" in html
+    assert html.count("data:image/png;base64,") >= 4  # histogram, decay, TMD bars, lengths
+    assert "<link" not in html or "stylesheet" not in html  # css inlined (self-contained)
+    md = (out / "phase_1_report.md").read_text()
+    for section in ("## Summary", "## Metrics", "## Key Findings", "## Decision", "## Next Steps"):
+        assert section in md
+    assert summary["phase"] == 1 and summary["policy_digest"]
+    assert summary["artifacts"]["coherence"]["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "message"),
+    [
+        ("nope", "unknown dataset 'nope'"),
+        ("empty", "is empty"),
+        ("novectors", "has no vectors"),
+        ("notmd", "has no TMD codes"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(store_dir, dataset, message):
+    p = lvmgate(
+        "gate",
+        "phase1",
+        "--store",
+        store_dir / "store",
+        "--dataset",
+        dataset,
+        "--report-dir",
+        store_dir / "bad" / dataset,
+        "--artifacts-dir",
+        store_dir / "artifacts",
+    )
+    assert p.returncode == 2
+    assert message in p.stdout + p.stderr
+    assert "Traceback" not in p.stdout + p.stderr
+
+
+def test_warn_band_is_warn_and_strict_makes_it_stop(store_dir, tmp_path):
+    policy = tmp_path / "lvmgate.toml"
+    policy.write_text('[thresholds]\n"1.1.mean_similarity" = { pass = 0.6, fail = 0.2 }\n')
+    args = [
+        "gate",
+        "phase1",
+        "--store",
+        store_dir / "store",
+        "--dataset",
+        "clean",
+        "--policy",
+        policy,
+        "--artifacts-dir",
+        store_dir / "artifacts",
+    ]
+    p = lvmgate(*args, "--report-dir", tmp_path / "warn")
+    summary = json.loads((tmp_path / "warn" / "phase1.json").read_text())
+    assert (p.returncode, summary["decision"]) == (0, "WARN")
+    p = lvmgate(*args, "--report-dir", tmp_path / "strict", "--", "--strict")
+    summary = json.loads((tmp_path / "strict" / "phase1.json").read_text())
+    assert (p.returncode, summary["decision"]) == (1, "STOP")
+
+
+def test_plain_pytest_invocation_works_too(store_dir, tmp_path):
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(_gates() / "phase1"),
+            "--store",
+            str(store_dir / "store"),
+            "--dataset",
+            "clean",
+            "--report-dir",
+            str(tmp_path),
+            "--artifacts-dir",
+            str(store_dir / "artifacts"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stdout[-2000:]
+    assert json.loads((tmp_path / "phase1.json").read_text())["decision"] == "GO"
+    assert (tmp_path / "phase1.html").exists()
+
+
+def _gates():
+    from lvmgate.cli.gate import gates_dir
+
+    return gates_dir()
