@@ -94,7 +94,7 @@ def failing(summary):
 
 
 def test_clean_corpus_is_go(runs):
-    p, summary, out = runs["clean"]
+    p, summary, _ = runs["clean"]
     assert p.returncode == 0, p.stdout + p.stderr
     assert summary["decision"] == "GO"
     ids = {c["id"] for c in summary["criteria"]}
