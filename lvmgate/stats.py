@@ -40,8 +40,12 @@ def _index_blocks(n: int, resamples: int, rng: np.random.Generator, max_cells: i
 def from_samples(
     point: float, samples: np.ndarray, n: int, *, confidence: float = 0.95, scale: float = 1.0
 ) -> Estimate:
-    """Estimate from a point value and its bootstrap replicates (percentile interval)."""
-    lo, hi = _percentiles(np.asarray(samples, dtype=np.float64), confidence)
+    """Estimate from a point value and its bootstrap replicates (percentile interval); with no
+    replicates (resamples=0) the interval collapses to the point and the method says so."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.size == 0:
+        return Estimate(point * scale, point * scale, point * scale, n, "point")
+    lo, hi = _percentiles(samples, confidence)
     return Estimate(point * scale, lo * scale, hi * scale, n)
 
 
@@ -75,7 +79,7 @@ def cluster_ratio_samples(
         np.add.at(pooled_c, group, counts)
         sums, counts = pooled_s, pooled_c
     width = 1 if sums.ndim == 1 else sums.shape[1]
-    parts = []
+    parts = [np.zeros((0, *sums.shape[1:]))]
     for idx in _index_blocks(len(sums), resamples, rng, max_cells=4_000_000 // width):
         with np.errstate(invalid="ignore", divide="ignore"):
             parts.append(sums[idx].sum(axis=1) / counts[idx].sum(axis=1))
@@ -85,7 +89,8 @@ def cluster_ratio_samples(
 def mean_samples(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(resamples,) bootstrap replicates of the mean of i.i.d. `values`."""
     values = np.asarray(values, dtype=np.float64).ravel()
-    return np.concatenate([values[idx].mean(axis=1) for idx in _index_blocks(values.size, resamples, rng)])
+    blocks = _index_blocks(values.size, resamples, rng)
+    return np.concatenate([np.zeros(0), *(values[idx].mean(axis=1) for idx in blocks)])
 
 
 def bootstrap_mean(

@@ -196,13 +196,13 @@ def coherence(
     samples = (
         cluster_ratio_samples(stat_sums[has_pairs], stat_cnts[has_pairs], resamples, brng)
         if has_pairs.sum() > 1
-        else np.tile(point, (2, 1))
+        else np.zeros((0, stat_sums.shape[1]))  # one article: no interval, the point stands alone
     )
     n_art = int(has_pairs.sum())
     null_samples = (
         mean_samples(null_cos, resamples, np.random.default_rng([seed, 2]))
         if null_cos.size > 1
-        else np.full(2, null_cos.mean() if null_cos.size else np.nan)
+        else np.zeros(0)
     )
     null_point = float(null_cos.mean()) if null_cos.size else float("nan")
     # order margin: only articles long enough to have a lag-`order_lag` pair contribute
@@ -220,8 +220,8 @@ def coherence(
         return from_samples(float(point[col]), samples[:, col], n_art, confidence=confidence, scale=scale)
 
     k = max_lag
-    m = len(samples)
-    lift_samples = samples[:, 0] - null_samples[np.arange(m) % len(null_samples)]
+    m = min(len(samples), len(null_samples))
+    lift_samples = samples[:m, 0] - null_samples[:m]
     invalid = zero_rows + nan_rows
     return CoherenceResult(
         n_articles=a_count,
