@@ -222,6 +222,65 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
         title="Round-trip cosine (re-encoded decoded text vs input)",
         fail_action="Vectors not from the encoder vec2text was trained on (mean-pooled GTR-T5)?",
     ),
+    # -- 2.1 training data ---------------------------------------------------------------------
+    _t(
+        "2.1.shape_mismatch",
+        "<=",
+        0,
+        title="Materialised shape differs from (N, context, D)",
+        fail_action="Check NPZ shape: (N, context_window, 768)",
+    ),
+    _t(
+        "2.1.bad_windows",
+        "<=",
+        0,
+        title="Windows not consecutive chunks of one article",
+        fail_action="Verify sequences are in-order (not shuffled across articles); rebuild windows",
+    ),
+    _t(
+        "2.1.duplicate_sequences",
+        "<=",
+        0,
+        title="Duplicate sequences",
+        fail_action="Confirm no duplicate sequences",
+    ),
+    _t(
+        "2.1.repeated_vector_windows",
+        "<=",
+        0,
+        title="Windows holding the same vector twice",
+        fail_action="Duplicated chunks teach copy-last: deduplicate the bank",
+    ),
+    _t(
+        "2.1.invalid_vector_windows",
+        "<=",
+        0,
+        title="Windows with zero/NaN vectors",
+        fail_action="Re-embed or drop invalid rows before preparing",
+    ),
+    _t(
+        "2.1.shared_articles",
+        "<=",
+        0,
+        title="Articles shared between train/val/test",
+        fail_action="Split by article: shared articles leak the validation set",
+    ),
+    _t("2.1.split_fraction_error", "<=", 0.02, title="Split fraction error vs requested"),
+    _t(
+        "2.1.order_margin",
+        ">=",
+        0.02,
+        title="cos(target, previous) - cos(target, w back)",
+        fail_action="Targets are no closer to their neighbour than to older context: order was lost",
+    ),
+    _t(
+        "2.1.bank_mismatch",
+        "<=",
+        0,
+        title="Vector bank differs from the one prepared against",
+        fail_action="Re-run prepare: the dataset changed since",
+    ),
+    _t("2.1.train_windows", ">=", 1, title="Training windows"),
     # -- 2.2 training --------------------------------------------------------------------------
     _t(
         "2.2.peak_memory_gb",
@@ -285,6 +344,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "augment_mask_frac": 0.10,
     "augment_noise_sigma": 0.01,
     "augment_shuffle": True,
+    "augment_shuffle_prob": 0.1,
     "split_tolerance": 0.02,
 }
 
