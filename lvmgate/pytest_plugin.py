@@ -249,6 +249,13 @@ tmd = artifact_fixture("tmd")
 boundaries = artifact_fixture("boundaries")
 
 
+@pytest.fixture(scope="session")
+def sequences(lvm: GateContext):
+    """The 2.1 artifact (result plus its `criteria` table)."""
+    with input_guard():
+        return lvm.artifact("sequences")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gs: GateSession | None = session.config.stash.get(SESSION_KEY, None)
     if gs is None or not gs.phases() or gs.report_dir is None:

@@ -1,0 +1,100 @@
+"""Gate 2.1 end to end: `lvmgate prepare` then `lvmgate gate phase2 --data ...` as a user runs them."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lvmgate.stores import EmbeddedStore
+from lvmgate.synth import synthesize
+
+
+def lvmgate(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "lvmgate", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    root = tmp_path_factory.mktemp("phase2")
+    store = EmbeddedStore(root / "store")
+    for fault in (None, "shuffled_order", "duplicate_chunks"):
+        c = synthesize(120, fault=fault, seed=9)
+        store.ingest(fault or "clean", c.records, c.vectors)
+    store.close()
+    return root
+
+
+def prepare(work, dataset, *extra):
+    out = work / "lvm" / f"{dataset}{''.join(extra).replace('-', '')}.npz"
+    p = lvmgate(
+        "prepare",
+        "--store",
+        work / "store",
+        "--dataset",
+        dataset,
+        "--context-window",
+        5,
+        "--stride",
+        2,
+        "--val-split",
+        0.1,
+        "--output",
+        out,
+        *extra,
+    )
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+def gate(work, dataset, data, name):
+    p = lvmgate(
+        "gate",
+        "phase2",
+        "--store",
+        work / "store",
+        "--dataset",
+        dataset,
+        "--data",
+        data,
+        "--report-dir",
+        work / "reports" / name,
+    )
+    path = work / "reports" / name / "phase2.json"
+    return p, json.loads(path.read_text()) if path.exists() else None
+
+
+def failing(summary):
+    return {c["id"] for c in summary["criteria"] if c["status"] == "fail"}
+
+
+def test_clean_prepared_set_is_go(work):
+    p, summary = gate(work, "clean", prepare(work, "clean"), "clean")
+    assert p.returncode == 0 and summary["decision"] == "GO", p.stdout
+    assert len(summary["criteria"]) == 10
+
+
+def test_lost_order_is_stop(work):
+    p, summary = gate(work, "shuffled_order", prepare(work, "shuffled_order"), "shuffled")
+    assert p.returncode == 1 and failing(summary) == {"2.1.order_margin"}
+
+
+def test_kept_duplicate_chunks_are_stop(work):
+    data = prepare(work, "duplicate_chunks", "--keep-repeated")
+    p, summary = gate(work, "duplicate_chunks", data, "dups")
+    assert p.returncode == 1 and "2.1.repeated_vector_windows" in failing(summary)
+
+
+def test_missing_or_tampered_data_is_exit_2(work):
+    p = lvmgate("gate", "phase2", "--store", work / "store", "--dataset", "clean", "--report-dir", work / "r")
+    assert p.returncode == 2 and "needs --data" in p.stdout + p.stderr
+    data = prepare(work, "clean")
+    with np.load(data) as z:
+        arrays = dict(z)
+    arrays["target"] = arrays["target"][::-1].copy()  # a file edited after prepare
+    np.savez(data, **arrays)
+    p, _ = gate(work, "clean", data, "tampered")
+    assert p.returncode == 2 and "Traceback" not in p.stdout + p.stderr
