@@ -69,6 +69,9 @@ def record_from_dict(obj: dict, where: str = "") -> ChunkRecord:
     title = obj.get("title")
     if title is not None and not isinstance(title, str):
         raise InputError(f"{prefix}title must be a string")
+    for key, value in (("article_id", article_id), ("text", text), ("title", title)):
+        if value is not None and "\x00" in value:  # PostgreSQL cannot store NUL: refuse it in every store
+            raise InputError(f"{prefix}{key} contains a NUL character")
     source = obj.get("dataset_source")
     return ChunkRecord(article_id, chunk_index, text, title, dataset_source=source, **codes)
 
