@@ -64,6 +64,7 @@ def judge(
 ) -> CriterionResult:
     """Judge one value against the policy's threshold for `criterion_id`."""
     t = policy[criterion_id]
+    title = t.title + (f" ({criterion_id.split('[', 1)[1].rstrip(']')})" if "[" in criterion_id else "")
     if isinstance(estimate, bool):
         estimate = Estimate.exact(float(estimate), 1)
     if not isinstance(estimate, Estimate):
@@ -71,7 +72,7 @@ def judge(
     status = t.judge(estimate)
     return CriterionResult(
         id=criterion_id,
-        title=t.title,
+        title=title,
         value=float(estimate.value),
         low=float(estimate.low),
         high=float(estimate.high),
@@ -85,9 +86,11 @@ def judge(
 
 def skipped(policy: Policy | None, criterion_id: str, reason: str) -> CriterionResult:
     title = threshold = ""
-    if policy is not None and criterion_id in policy.thresholds:
+    if policy is not None and criterion_id.split("[", 1)[0] in policy.thresholds:
         t = policy[criterion_id]
         title, threshold = t.title, t.describe()
+        if "[" in criterion_id:
+            title += f" ({criterion_id.split('[', 1)[1].rstrip(']')})"
     nan = float("nan")
     return CriterionResult(criterion_id, title, nan, nan, nan, 0, threshold, SKIP, reason)
 

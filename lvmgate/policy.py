@@ -220,7 +220,8 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
         ">=",
         0.7,
         title="Round-trip cosine (re-encoded decoded text vs input)",
-        fail_action="Vectors not from the encoder vec2text was trained on (mean-pooled GTR-T5)?",
+        fail_action="Vectors are not from the encoder the decoders expect: e.g. SentenceTransformer-normalised "
+        "GTR instead of the mean-pooled GTR-T5 vec2text was trained on (cos ~0.05-0.08 that way vs ~0.9)",
     ),
     # -- 2.1 training data ---------------------------------------------------------------------
     _t(
@@ -340,6 +341,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "short_chunk_chars": 50,
     "long_chunk_chars": 1000,
     "boundary_examples": 5,
+    # 1.4: chunks decoded per backend (the plan's --sample-size)
+    "reconstruction_sample_size": 500,
     # 2.1 / 4.1 augmentation (applied on the fly)
     "augment_mask_frac": 0.10,
     "augment_noise_sigma": 0.01,
@@ -356,8 +359,9 @@ class Policy(Result):
     source: str = "defaults"
 
     def __getitem__(self, criterion_id: str) -> Threshold:
+        """The threshold of a criterion; 'id[variant]' (e.g. '1.4.cosine[jxe]') uses the id's."""
         try:
-            return self.thresholds[criterion_id]
+            return self.thresholds[criterion_id.split("[", 1)[0]]
         except KeyError:
             raise KeyError(f"no threshold {criterion_id!r} in the policy") from None
 

@@ -52,6 +52,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--backends", default=None, help="decoder / retrieval backends, comma separated")
     g.addoption("--sample-size", type=int, default=None, help="items to sample for reconstruction tests")
     g.addoption("--device", default=None, help="cpu | cuda | mps")
+    g.addoption(
+        "--encoder", default=None, help="encoder spec for round trips (default: the dataset's declared)"
+    )
+    g.addoption("--model-path", default=None, help="folder with vec2text weights (default: HF cache)")
 
 
 class GateSession:
@@ -195,8 +199,11 @@ class Gate:
             warnings.warn(GateWarning(line), stacklevel=2)
         return result
 
-    def skip(self, criterion_id: str, reason: str) -> None:
-        self._session.record(skipped(self.policy, criterion_id, reason))
+    def skip(self, criterion_id: str, reason: str, *, record: bool = True) -> None:
+        """Skip a criterion. Recorded skips make the phase WARN (something asked for was not
+        measured); `record=False` is for criteria that do not apply to this run at all."""
+        if record:
+            self._session.record(skipped(self.policy, criterion_id, reason))
         pytest.skip(f"{criterion_id}: {reason}")
 
 
@@ -247,6 +254,9 @@ def artifact_fixture(name: str):
 coherence = artifact_fixture("coherence")
 tmd = artifact_fixture("tmd")
 boundaries = artifact_fixture("boundaries")
+
+
+vec2text_baseline = artifact_fixture("vec2text_baseline")
 
 
 @pytest.fixture(scope="session")

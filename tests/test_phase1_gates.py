@@ -26,6 +26,7 @@ EXPECTED = {
     "tmd_single_domain": {"1.2.top_domain_pct"},
     "truncated_chunks": {"1.3.sentence_complete_pct"},
     "bad_lengths": {"1.3.short_chunks_pct", "1.3.long_chunks_pct"},
+    "encoder_mismatch": {"1.4.cosine[nearest]"},
 }
 # faults that touch one family of criteria must leave the others alone
 FAMILY = {
@@ -81,6 +82,8 @@ def runs(store_dir):
             out,
             "--artifacts-dir",
             store_dir / "artifacts",
+            "--backends",
+            "nearest",
         )
         summary = json.loads((out / "phase1.json").read_text()) if (out / "phase1.json").exists() else None
         return name, (p, summary, out)
@@ -96,7 +99,7 @@ def failing(summary):
 def test_clean_corpus_is_go(runs):
     p, summary, _ = runs["clean"]
     assert p.returncode == 0, p.stdout + p.stderr
-    assert summary["decision"] == "GO"
+    assert summary["decision"] == "GO", [(c["id"], c["status"], c["message"]) for c in summary["criteria"] if c["status"] != "pass"]
     ids = {c["id"] for c in summary["criteria"]}
     assert {
         "1.1.mean_similarity",
@@ -177,6 +180,30 @@ def test_bad_input_exits_2_with_one_clear_line(store_dir, dataset, message):
     assert "Traceback" not in p.stdout + p.stderr
 
 
+def test_vec2text_backends_without_weights_are_skipped_and_warn(store_dir, tmp_path):
+    """The plan's default backends (jxe, ielab) need weights this machine cannot download: the gate says
+    so (skipped criteria, WARN), it does not silently pass on a baseline nobody measured."""
+    p = lvmgate(
+        "gate",
+        "phase1",
+        "--store",
+        store_dir / "store",
+        "--dataset",
+        "clean",
+        "--report-dir",
+        tmp_path,
+        "--artifacts-dir",
+        store_dir / "artifacts",
+        "--model-path",
+        tmp_path / "no-weights",
+    )
+    summary = json.loads((tmp_path / "phase1.json").read_text())
+    skipped = {c["id"]: c["message"] for c in summary["criteria"] if c["status"] == "skip"}
+    assert set(skipped) == {"1.4.bleu4[jxe]", "1.4.bleu4[ielab]", "1.4.cosine[jxe]", "1.4.cosine[ielab]"}
+    assert all("weights not found" in m for m in skipped.values())
+    assert (p.returncode, summary["decision"]) == (0, "WARN")
+
+
 def test_warn_band_is_warn_and_strict_makes_it_stop(store_dir, tmp_path):
     policy = tmp_path / "lvmgate.toml"
     policy.write_text('[thresholds]\n"1.1.mean_similarity" = { pass = 0.6, fail = 0.2 }\n')
@@ -191,6 +218,8 @@ def test_warn_band_is_warn_and_strict_makes_it_stop(store_dir, tmp_path):
         policy,
         "--artifacts-dir",
         store_dir / "artifacts",
+        "--backends",
+        "nearest",
     ]
     p = lvmgate(*args, "--report-dir", tmp_path / "warn")
     summary = json.loads((tmp_path / "warn" / "phase1.json").read_text())
@@ -218,6 +247,8 @@ def test_plain_pytest_invocation_works_too(store_dir, tmp_path):
             str(tmp_path),
             "--artifacts-dir",
             str(store_dir / "artifacts"),
+            "--backends",
+            "nearest",
         ],
         capture_output=True,
         text=True,

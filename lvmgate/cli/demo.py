@@ -13,6 +13,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--store", default=None, help="store URL (default: the embedded store in artifacts/store)")
     p.add_argument("--report-dir", default="reports")
+    p.add_argument(
+        "--backends", default="nearest", help="1.4 decoders (default nearest; jxe,ielab need weights)"
+    )
     p.set_defaults(func=run)
 
 
@@ -37,5 +40,15 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"ingested {len(corpus.records)} synthetic chunks of {args.articles} articles as {dataset!r} in {url}"
     )
-    argv = ["gate", "phase1", "--dataset", dataset, "--report-dir", args.report_dir]
+    # vec2text weights cannot be downloaded here: 1.4 runs the nearest-neighbour round trip only
+    argv = [
+        "gate",
+        "phase1",
+        "--dataset",
+        dataset,
+        "--report-dir",
+        args.report_dir,
+        "--backends",
+        args.backends,
+    ]
     return main([*argv, "--store", args.store] if args.store else argv)

@@ -26,7 +26,16 @@ def register(sub) -> None:
     p.add_argument("--recompute", action="store_true", help="ignore cached artifacts")
     p.add_argument("--strict", action="store_true", help="WARN counts as STOP")
     p.add_argument("--policy", default=None, help="lvmgate.toml / pyproject.toml with threshold overrides")
-    for flag in ("--data", "--val-data", "--lvm-model", "--test-set", "--backends", "--device"):
+    for flag in (
+        "--data",
+        "--val-data",
+        "--lvm-model",
+        "--test-set",
+        "--backends",
+        "--device",
+        "--encoder",
+        "--model-path",
+    ):
         p.add_argument(flag, default=None)
     p.add_argument("--sample-size", type=int, default=None)
     p.set_defaults(func=run, accepts_passthrough=True)
@@ -92,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         "test_set",
         "backends",
         "device",
+        "encoder",
+        "model_path",
         "sample_size",
     ):
         value = getattr(args, name)
