@@ -429,7 +429,9 @@ def _duplicates(records, vectors, rng, frac):
 
 def _tmd_flood(records, vectors, rng, frac):
     frac = 0.6 if frac is None else frac
-    flooded = {g: rng.random() < frac for g in sorted({r.article_id for r in records})}  # sorted: sets vary by process
+    flooded = {
+        g: rng.random() < frac for g in sorted({r.article_id for r in records})
+    }  # sorted: sets vary by process
     return [
         _replace(r, domain_code=0, task_code=0, modifier_code=0) if flooded[r.article_id] else r
         for r in records

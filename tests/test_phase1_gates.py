@@ -99,7 +99,9 @@ def failing(summary):
 def test_clean_corpus_is_go(runs):
     p, summary, _ = runs["clean"]
     assert p.returncode == 0, p.stdout + p.stderr
-    assert summary["decision"] == "GO", [(c["id"], c["status"], c["message"]) for c in summary["criteria"] if c["status"] != "pass"]
+    assert summary["decision"] == "GO", [
+        (c["id"], c["status"], c["message"]) for c in summary["criteria"] if c["status"] != "pass"
+    ]
     ids = {c["id"] for c in summary["criteria"]}
     assert {
         "1.1.mean_similarity",
