@@ -324,3 +324,20 @@ register(Source("sequences", 2, _sequences, _sequence_findings))
 
 def default_artifacts_dir() -> Path:
     return Path(os.environ.get("LVMGATE_ARTIFACTS", "artifacts/validation"))
+
+
+# -- phase 2: 2.2 training run -------------------------------------------------------------------
+def _training(ctx: GateContext) -> tuple[dict, bool]:
+    """2.2: the run named by --lvm-model (log, checkpoint measured again, model vs baselines)."""
+    from lvmgate.training.assess import training_artifact
+
+    return training_artifact(ctx)
+
+
+def _training_findings(r: dict) -> list[str]:
+    from lvmgate.training.assess import findings
+
+    return findings(r)
+
+
+register(Source("training", 2, _training, _training_findings))

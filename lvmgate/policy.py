@@ -284,12 +284,92 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
     _t("2.1.train_windows", ">=", 1, title="Training windows"),
     # -- 2.2 training --------------------------------------------------------------------------
     _t(
+        "2.2.nonfinite_loss",
+        "<=",
+        0,
+        title="NaN/Inf loss or gradient events",
+        fail_action="NaN/Inf in loss: gradient explosion, lower the learning rate",
+    ),
+    _t(
+        "2.2.loss_decrease",
+        ">=",
+        0.05,
+        0.01,
+        title="Training loss decrease, first steps to last epoch (relative)",
+        fail_action="Loss not decreasing after 1 epoch: STOP, check data format",
+    ),
+    _t(
+        "2.2.val_train_gap",
+        "<=",
+        0.25,
+        0.5,
+        title="(val loss - train loss) / train loss, last epoch",
+        fail_action="Validation loss does not track training loss: overfitting, reduce model size",
+    ),
+    _t(
+        "2.2.val_rise",
+        "<=",
+        0.05,
+        0.2,
+        title="Last val loss above its best (relative)",
+        fail_action="Validation loss diverging: overfitting, reduce model size (or epochs)",
+    ),
+    _t(
         "2.2.peak_memory_gb",
         "<",
         16.0,
         unit=" GB",
         title="Peak training memory (one GPU)",
         fail_action="Reduce batch size or model size, or use gradient checkpointing",
+    ),
+    _t(
+        "2.2.checkpoint_unrecorded",
+        "<=",
+        0,
+        title="Checkpoint weights not recorded in the training log",
+        fail_action="The checkpoint is not one the run saved and verified: find the right file or retrain",
+    ),
+    _t(
+        "2.2.checkpoint_metric_error",
+        "<=",
+        0.001,
+        title="|re-measured - logged| val cosine of the checkpoint",
+        fail_action="The checkpoint does not measure what training logged: do not use it",
+    ),
+    _t(
+        "2.2.shared_articles",
+        "<=",
+        0,
+        title="Validation articles also in the training data",
+        fail_action="Validate on article-disjoint data (lvmgate prepare splits by article)",
+    ),
+    _t(
+        "2.2.cosine_margin_copy_last",
+        ">",
+        0.01,
+        title="Model minus copy-last val cosine (held-out articles)",
+        fail_action="The LVM does not beat copying the last chunk: do NOT scale up, investigate",
+    ),
+    _t(
+        "2.2.cosine_margin_context_mean",
+        ">",
+        0.01,
+        title="Model minus context-mean val cosine (held-out articles)",
+        fail_action="The LVM does not beat averaging the context: do NOT scale up, investigate",
+    ),
+    _t(
+        "2.2.recall10_margin_copy_last",
+        ">",
+        0.01,
+        title="Model minus copy-last Recall@10 over the full bank",
+        fail_action="Retrieval with the LVM's prediction is no better than with the last chunk",
+    ),
+    _t(
+        "2.2.recall10_margin_context_mean",
+        ">",
+        0.01,
+        title="Model minus context-mean Recall@10 over the full bank",
+        fail_action="Retrieval with the LVM's prediction is no better than with the context mean",
     ),
     _t(
         "2.2.next_vs_context_margin",
@@ -349,6 +429,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "augment_shuffle": True,
     "augment_shuffle_prob": 0.1,
     "split_tolerance": 0.02,
+    # 2.2: Recall@k over the full bank uses at most this many validation windows (whole articles)
+    "recall_max_windows": 5000,
+    "checkpoint_metric_tolerance": 1e-3,
 }
 
 

@@ -266,6 +266,16 @@ def sequences(lvm: GateContext):
         return lvm.artifact("sequences")
 
 
+@pytest.fixture(scope="session")
+def training(lvm: GateContext):
+    """The 2.2 artifact (log, re-measured checkpoint, model vs baselines); None without --lvm-model
+    (the 2.2 criteria are then recorded as skipped: the phase cannot be GO on its data alone)."""
+    if not lvm.options.get("lvm_model"):
+        return None
+    with input_guard():
+        return lvm.artifact("training")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gs: GateSession | None = session.config.stash.get(SESSION_KEY, None)
     if gs is None or not gs.phases() or gs.report_dir is None:

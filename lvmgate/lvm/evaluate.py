@@ -1,0 +1,324 @@
+"""Metrics shared by the model and the baselines, on the same windows, computed the same way.
+
+For each predictor (a function contexts (b, w, dim) -> predictions (b, dim)) over a validation split:
+- cosine: mean cos(pred, next chunk);
+- next_vs_context: mean of cos(pred, next) - max_j cos(pred, context_j). A copy of any context
+  vector scores about cos(next, that vector) - 1, far below zero; only a prediction nearer the next
+  chunk than to everything it was shown is positive;
+- Recall@k of the true next chunk among ALL rows of the vector bank. Each query's target gets its rank,
+  the number of bank rows scoring strictly higher (ties within 1e-5 favour the target), so Recall@k
+  is mean(rank < k) for every k at once. This takes one pass over the bank, in blocks, for all
+  predictors together: a float32 GEMM per (query block, bank block). Context rows stay candidates,
+  since a copy of the input is a wrong answer;
+- margins between predictors, per window and paired, with article-cluster bootstrap intervals:
+  windows of one article are correlated, so the bootstrap resamples articles, not windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lvmgate.errors import InputError
+from lvmgate.io import read_json, to_jsonable, write_json, write_npz
+from lvmgate.results import Estimate, Result
+from lvmgate.sequences.loader import SequenceSet
+from lvmgate.stats import cluster_bootstrap_ratio
+
+Predictor = Callable[[np.ndarray], np.ndarray]  # (b, w, dim) float32 -> (b, dim)
+EVAL_FORMAT = "lvmgate.lvm-evaluation/1"
+TIE_TOLERANCE = 1e-5  # float32 GEMM vs direct dot products differ by ~1e-7 on unit vectors
+
+
+def _unit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-normalised float32 copy and a mask of usable rows (finite, non-zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    ok = np.isfinite(norms[..., 0]) & (norms[..., 0] > 0)
+    out = np.divide(x, norms, out=np.zeros_like(x), where=ok[..., None])
+    return out, ok
+
+
+def window_scores(pred: np.ndarray, context: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cos(pred, next), cos(pred, next) - max_j cos(pred, context_j)) per window, float64 (b,)."""
+    p, _ = _unit(pred)  # (b, dim)
+    t, _ = _unit(target)  # (b, dim)
+    c, _ = _unit(context)  # (b, w, dim)
+    cos_next = np.einsum("bd,bd->b", p, t, dtype=np.float64)
+    cos_ctx = np.einsum("bd,bwd->bw", p, c, dtype=np.float64)  # (b, w)
+    return cos_next, cos_next - cos_ctx.max(axis=1)
+
+
+def full_bank_ranks(
+    queries: np.ndarray,
+    target_rows: np.ndarray,
+    bank: np.ndarray,
+    *,
+    bank_block: int = 16384,
+    query_block: int = 2048,
+) -> np.ndarray:
+    """(q,) rank of each query's target row among all bank rows by cosine (0 = best).
+
+    The rank is the number of rows scoring more than TIE_TOLERANCE above the target. Bank rows are
+    read once, block by block (a memmap is fine). Zero or non-finite rows never score.
+    A zero or non-finite query, or target row, ranks last (n_rows).
+    """
+    q, q_ok = _unit(queries)  # (q, dim)
+    target_rows = np.asarray(target_rows, dtype=np.int64)
+    uniq, inv = np.unique(target_rows, return_inverse=True)
+    tv, t_ok = _unit(np.asarray(bank[uniq]))  # (u, dim) one sorted read
+    t_score = np.einsum("qd,qd->q", q, tv[inv])  # (q,) the target's own score
+    ranks = np.zeros(len(q), dtype=np.int64)
+    n = int(bank.shape[0])
+    for lo in range(0, n, bank_block):
+        rows, ok = _unit(np.asarray(bank[lo : lo + bank_block]))  # (m, dim)
+        for qlo in range(0, len(q), query_block):
+            s = q[qlo : qlo + query_block] @ rows.T  # (qb, m) float32 GEMM
+            s[:, ~ok] = -np.inf
+            ranks[qlo : qlo + query_block] += np.count_nonzero(
+                s > (t_score[qlo : qlo + query_block, None] + TIE_TOLERANCE), axis=1
+            )
+    ranks[~q_ok | ~t_ok[inv]] = n  # nothing to find, or nothing to find it with
+    return ranks
+
+
+def topk_full_bank(queries: np.ndarray, bank: np.ndarray, k: int = 10, *, bank_block: int = 16384):
+    """(rows (q, k), scores (q, k)) of the k best bank rows per query by cosine, best first.
+
+    Exact over the whole bank: GEMM per bank block, argpartition, and a running merge.
+    """
+    q, _ = _unit(queries)
+    best_s = np.full((len(q), 0), -np.inf, dtype=np.float32)
+    best_r = np.zeros((len(q), 0), dtype=np.int64)
+    for lo in range(0, int(bank.shape[0]), bank_block):
+        rows, ok = _unit(np.asarray(bank[lo : lo + bank_block]))
+        s = q @ rows.T  # (q, m)
+        s[:, ~ok] = -np.inf
+        kk = min(k, s.shape[1])
+        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        cand_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], axis=1)
+        cand_r = np.concatenate([best_r, part + lo], axis=1)
+        keep = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
+        best_s, best_r = np.take_along_axis(cand_s, keep, 1), np.take_along_axis(cand_r, keep, 1)
+    return best_r, best_s
+
+
+def model_predictor(model, *, device: str | None = None, batch_size: int = 1024) -> Predictor:
+    """A torch LVM as a Predictor: float32, eval mode, no gradients, in batches on `device`."""
+    import torch
+
+    dev = torch.device(device) if device else next(model.parameters()).device
+
+    def predict(context: np.ndarray) -> np.ndarray:
+        was_training = model.training
+        model.eval()
+        out = []
+        with torch.no_grad():
+            for lo in range(0, len(context), batch_size):
+                x = torch.as_tensor(np.asarray(context[lo : lo + batch_size], dtype=np.float32), device=dev)
+                out.append(model(x).float().cpu().numpy())
+        model.train(was_training)
+        return np.concatenate(out) if out else np.zeros((0, model.cfg.dim), np.float32)
+
+    return predict
+
+
+# -- evaluation of several predictors on one split ---------------------------------------------------
+@dataclass(frozen=True)
+class PredictorMetrics(Result):
+    """One predictor on one split: headline numbers with article-bootstrap intervals."""
+
+    cosine: Estimate
+    next_vs_context: Estimate
+    recall: dict[str, Estimate]  # "1", "5", "10" -> Recall@k over the full bank
+    median_rank: float
+
+
+@dataclass(frozen=True)
+class Evaluation(Result):
+    """Every predictor on the same windows; per-window scores kept (not serialised) for margins."""
+
+    n_windows: int
+    n_articles: int
+    n_recall_windows: int  # windows ranked against the bank (all, or whole articles up to a cap)
+    n_recall_articles: int
+    bank_rows: int
+    ks: tuple[int, ...]
+    metrics: dict[str, PredictorMetrics]
+    resamples: int = 1000
+    seed: int = 0
+    scores: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
+    article: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False, compare=False)
+    recall_mask: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False, compare=False)
+
+    _hidden_fields = ("scores", "article", "recall_mask")
+
+    def to_dict(self) -> dict:  # arrays stay out of JSON (and are never converted to lists)
+        return {
+            f.name: to_jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in self._hidden_fields
+        }
+
+    def margin(self, a: str, b: str, metric: str = "cosine") -> Estimate:
+        """mean(metric of a - metric of b) over the same windows, paired, articles resampled.
+
+        metric: "cosine", "next_vs_context" or "recall@K".
+        """
+        if metric.startswith("recall@"):
+            k = int(metric.split("@", 1)[1])
+            va = (self.scores[a]["rank"] < k).astype(np.float64)
+            vb = (self.scores[b]["rank"] < k).astype(np.float64)
+            arts = self.article[self.recall_mask]
+        else:
+            va, vb, arts = self.scores[a][metric], self.scores[b][metric], self.article
+        return _article_mean(va - vb, arts, self.resamples, self.seed)
+
+    def merged(self, other: Evaluation) -> Evaluation:
+        """Both evaluations' predictors together (same windows, same recall selection)."""
+        same = (
+            self.n_windows == other.n_windows
+            and np.array_equal(self.article, other.article)
+            and np.array_equal(self.recall_mask, other.recall_mask)
+            and self.bank_rows == other.bank_rows
+        )
+        if not same:
+            raise ValueError("evaluations are over different windows; evaluate them together")
+        return dataclasses.replace(
+            self, metrics={**self.metrics, **other.metrics}, scores={**self.scores, **other.scores}
+        )
+
+    def save(self, path: str | os.PathLike, extra: dict | None = None) -> Path:
+        """PATH.json (metrics, `extra`) and PATH.npz (per-window scores), each atomically, npz first."""
+        path = Path(path)
+        arrays = {f"{name}.{k}": v for name, d in self.scores.items() for k, v in d.items()}
+        write_npz(path.with_suffix(".npz"), article=self.article, recall_mask=self.recall_mask, **arrays)
+        return write_json(
+            path.with_suffix(".json"), {"format": EVAL_FORMAT, **(extra or {}), "evaluation": self.to_dict()}
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> tuple[Evaluation, dict]:
+        """An evaluation written by `save` and the extra keys saved with it."""
+        path = Path(path)
+        data = read_json(path.with_suffix(".json"))
+        if not isinstance(data, dict) or data.get("format") != EVAL_FORMAT:
+            raise InputError(f"{path}: not an lvmgate evaluation ({EVAL_FORMAT})")
+        try:
+            with np.load(path.with_suffix(".npz"), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path.with_suffix('.npz')}: unreadable ({exc})") from None
+        e = data["evaluation"]
+        scores: dict[str, dict[str, np.ndarray]] = {}
+        for key, value in arrays.items():
+            if "." in key:
+                name, metric = key.rsplit(".", 1)
+                scores.setdefault(name, {})[metric] = value
+        metrics = {
+            name: PredictorMetrics(
+                cosine=Estimate.from_dict(m["cosine"]),
+                next_vs_context=Estimate.from_dict(m["next_vs_context"]),
+                recall={k: Estimate.from_dict(v) for k, v in m["recall"].items()},
+                median_rank=float("nan") if m["median_rank"] is None else m["median_rank"],
+            )
+            for name, m in e["metrics"].items()
+        }
+        ev = cls(
+            **{
+                k: e[k]
+                for k in ("n_windows", "n_articles", "n_recall_windows", "n_recall_articles", "bank_rows")
+            },
+            ks=tuple(e["ks"]),
+            metrics=metrics,
+            resamples=e["resamples"],
+            seed=e["seed"],
+            scores=scores,
+            article=arrays["article"],
+            recall_mask=arrays["recall_mask"],
+        )
+        return ev, {k: v for k, v in data.items() if k not in ("format", "evaluation")}
+
+
+def _article_mean(values: np.ndarray, article: np.ndarray, resamples: int, seed: int) -> Estimate:
+    """Mean over windows with an interval from resampling articles (clusters)."""
+    good = np.isfinite(values)
+    uniq, inv = np.unique(article[good], return_inverse=True)
+    sums = np.bincount(inv, weights=values[good], minlength=len(uniq))
+    counts = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
+    return cluster_bootstrap_ratio(sums, counts, resamples=resamples, seed=seed)
+
+
+def recall_selection(article: np.ndarray, max_windows: int | None, seed: int = 0) -> np.ndarray:
+    """(N,) mask of windows to rank: all, or whole articles in seeded random order up to max_windows."""
+    n = len(article)
+    if max_windows is None or n <= max_windows:
+        return np.ones(n, dtype=bool)
+    uniq, counts = np.unique(article, return_counts=True)
+    perm = np.random.default_rng([seed, 23]).permutation(len(uniq))
+    upto = int(np.searchsorted(np.cumsum(counts[perm]), max_windows)) + 1
+    return np.isin(article, uniq[perm[:upto]])
+
+
+def evaluate_predictors(
+    predictors: dict[str, Predictor],
+    val: SequenceSet,
+    *,
+    ks: tuple[int, ...] = (1, 5, 10),
+    max_recall_windows: int | None = 5000,
+    batch_size: int = 1024,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Evaluation:
+    """Run every predictor over `val` in order (no augmentation) and score them identically."""
+    bank = val._need_bank()
+    n = len(val)
+    mask = recall_selection(val.article, max_recall_windows, seed)
+    scores = {name: {"cosine": np.empty(n), "next_vs_context": np.empty(n)} for name in predictors}
+    queries: dict[str, list[np.ndarray]] = {name: [] for name in predictors}
+    for lo in range(0, n, batch_size):
+        idx = np.arange(lo, min(n, lo + batch_size))
+        ctx, tgt = val.gather(idx)  # (b, w, dim), (b, dim)
+        for name, predict in predictors.items():
+            pred = np.asarray(predict(ctx), dtype=np.float32)  # (b, dim)
+            cos, nvc = window_scores(pred, ctx, tgt)
+            scores[name]["cosine"][idx] = cos
+            scores[name]["next_vs_context"][idx] = nvc
+            queries[name].append(pred[mask[idx]])
+    targets = val.target[mask]
+    names = list(predictors)
+    stacked = np.concatenate([np.concatenate(queries[name]) for name in names])  # (P * r, dim)
+    ranks = full_bank_ranks(stacked, np.tile(targets, len(names)), bank)
+    r = len(targets)
+    metrics = {}
+    for i, name in enumerate(names):
+        rank = ranks[i * r : (i + 1) * r]
+        scores[name]["rank"] = rank
+        metrics[name] = PredictorMetrics(
+            cosine=_article_mean(scores[name]["cosine"], val.article, resamples, seed),
+            next_vs_context=_article_mean(scores[name]["next_vs_context"], val.article, resamples, seed),
+            recall={
+                str(k): _article_mean((rank < k).astype(np.float64), val.article[mask], resamples, seed)
+                for k in ks
+            },
+            median_rank=float(np.median(rank)) if r else float("nan"),
+        )
+    return Evaluation(
+        n_windows=n,
+        n_articles=len(np.unique(val.article)),
+        n_recall_windows=r,
+        n_recall_articles=len(np.unique(val.article[mask])),
+        bank_rows=int(bank.shape[0]),
+        ks=tuple(ks),
+        metrics=metrics,
+        resamples=resamples,
+        seed=seed,
+        scores=scores,
+        article=val.article.copy(),
+        recall_mask=mask,
+    )
