@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lvmgate.artifacts import SOURCES, GateContext, default_artifacts_dir
+from lvmgate.artifacts import SOURCES, GateContext, default_artifacts_dir, load_sources
 from lvmgate.errors import InputError
 from lvmgate.gate import CriterionResult, decide, explain, judge, phase_summary, skipped
 from lvmgate.policy import FAIL, WARN
@@ -239,41 +239,24 @@ def lvm(request: pytest.FixtureRequest) -> GateContext:
     ctx.close()
 
 
-def artifact_fixture(name: str):
-    """A session fixture returning artifact `name`'s result as a View (Estimates for intervals)."""
+def artifact_fixture(source):
+    """A session fixture named after an artifact source (see lvmgate.artifacts.Source): the artifact's
+    result as a View (Estimates for intervals), the whole artifact, or None without `needs`."""
 
-    @pytest.fixture(scope="session", name=name)
+    @pytest.fixture(scope="session", name=source.name)
     def _fixture(lvm: GateContext):
+        if source.needs and not lvm.options.get(source.needs):
+            return None
         with input_guard():
-            art = lvm.artifact(name)
-        return art.result if "result" in art else art
+            art = lvm.artifact(source.name)
+        return art if source.whole or "result" not in art else art.result
 
+    _fixture.__doc__ = f"Artifact {source.name!r} (phase {source.phase})."
     return _fixture
 
 
-coherence = artifact_fixture("coherence")
-tmd = artifact_fixture("tmd")
-boundaries = artifact_fixture("boundaries")
-
-
-vec2text_baseline = artifact_fixture("vec2text_baseline")
-
-
-@pytest.fixture(scope="session")
-def sequences(lvm: GateContext):
-    """The 2.1 artifact (result plus its `criteria` table)."""
-    with input_guard():
-        return lvm.artifact("sequences")
-
-
-@pytest.fixture(scope="session")
-def training(lvm: GateContext):
-    """The 2.2 artifact (log, re-measured checkpoint, model vs baselines); None without --lvm-model
-    (the 2.2 criteria are then recorded as skipped: the phase cannot be GO on its data alone)."""
-    if not lvm.options.get("lvm_model"):
-        return None
-    with input_guard():
-        return lvm.artifact("training")
+for _source in load_sources().values():  # one fixture per artifact source, e.g. `coherence`
+    globals()[f"_artifact_{_source.name}"] = artifact_fixture(_source)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
