@@ -27,7 +27,7 @@ from scipy import sparse
 
 from lvmgate.encoders.hashing import STOPWORDS
 from lvmgate.errors import InputError
-from lvmgate.retrieval.search import topk_dense
+from lvmgate.retrieval.search import topk_each
 
 _WORD = re.compile(r"\w+")
 
@@ -169,12 +169,7 @@ class BM25Index:
         self, queries: Sequence[Sequence[Any]], k: int, exclude: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k per tokenised query: (scores (q, k) float64, rows (q, k) int64), -inf / -1 padded."""
-        out_s = np.empty((len(queries), int(k)))
-        out_r = np.empty((len(queries), int(k)), dtype=np.int64)
-        for i, q in enumerate(queries):
-            ex = () if exclude is None else exclude[i]
-            out_s[i], out_r[i] = topk_dense(self.scores(q), k, exclude=ex)
-        return out_s, out_r
+        return topk_each(self.scores, queries, k, exclude)
 
     def memory_bytes(self) -> int:
         w = self.weights

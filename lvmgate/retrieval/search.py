@@ -281,6 +281,19 @@ def build_index(bank: np.ndarray, kind: str = "flat", *, engine: str = "auto", *
     raise InputError(f"unknown index {kind!r} (use {', '.join(INDEX_KINDS)})")
 
 
+def topk_each(
+    scores, queries: Sequence[Any], k: int, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k for each query of a sparse scorer: `scores(query)` gives (N,) scores over the bank.
+    Returns (scores (q, k) float64, rows (q, k) int64), -inf / -1 padded."""
+    out_s = np.empty((len(queries), int(k)))
+    out_r = np.empty((len(queries), int(k)), dtype=np.int64)
+    for i, q in enumerate(queries):
+        ex = () if exclude is None else exclude[i]
+        out_s[i], out_r[i] = topk_dense(scores(q), k, exclude=ex)
+    return out_s, out_r
+
+
 def topk_dense(
     scores: np.ndarray, k: int, *, exclude: Sequence[int] | np.ndarray = (), positive_only: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -21,10 +21,10 @@ import numpy as np
 
 from lvmgate.corpus import ArticleIndex
 from lvmgate.errors import InputError
-from lvmgate.io import read_json
+from lvmgate.io import file_sha256, read_json
 from lvmgate.sequences.augment import Augmentation
 from lvmgate.sequences.content import rows_digest, scan_rows
-from lvmgate.sequences.prepare import META_FORMAT, file_sha256
+from lvmgate.sequences.prepare import META_FORMAT
 
 MATERIALIZE_LIMIT = 4 << 30  # bytes: materialize() refuses bigger sets (use batches())
 

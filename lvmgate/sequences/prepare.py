@@ -17,7 +17,6 @@ digests) is incomplete and the loader refuses it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 
 from lvmgate.corpus import ArticleIndex
 from lvmgate.errors import InputError
-from lvmgate.io import to_jsonable, write_json, write_npz
+from lvmgate.io import file_sha256, to_jsonable, write_json, write_npz
 from lvmgate.results import Result
 from lvmgate.sequences.augment import Augmentation
 from lvmgate.sequences.content import (
@@ -225,14 +224,6 @@ def set_paths(output: str | os.PathLike) -> dict[str, Path]:
         "test": base.with_name(base.name + "_test.npz"),
         "meta": base.with_name(base.name + "_meta.json"),
     }
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_prepared(

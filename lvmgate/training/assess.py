@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from lvmgate.errors import InputError
-from lvmgate.io import write_json
+from lvmgate.io import file_sha256, write_json
 from lvmgate.results import Estimate, Result
 from lvmgate.sequences.loader import SequenceSet
-from lvmgate.training.checkpoints import file_sha256, find_training_log, load_lvm
+from lvmgate.training.checkpoints import find_training_log, load_lvm
 from lvmgate.training.logging import TrainingLog
 
 CRITERIA = (

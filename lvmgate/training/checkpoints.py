@@ -60,14 +60,6 @@ def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()[:16]
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> str:
     """Write `payload` (must hold "model" and "config") atomically; returns the weights digest."""
     state = {k: v.detach().cpu() for k, v in payload["model"].items()}

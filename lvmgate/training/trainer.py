@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from lvmgate.errors import InputError, LvmgateError
+from lvmgate.io import file_sha256
 from lvmgate.lvm.evaluate import window_scores
 from lvmgate.lvm.losses import LossSpec
 from lvmgate.lvm.mamba import LVM, PLAN_LABELS, LVMConfig, preset
@@ -36,7 +37,6 @@ from lvmgate.sequences.loader import SequenceSet, read_meta
 from lvmgate.training import distributed as ddp
 from lvmgate.training.checkpoints import (
     epoch_path,
-    file_sha256,
     latest_checkpoint,
     load_lvm,
     read_checkpoint,
