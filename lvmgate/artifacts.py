@@ -17,6 +17,22 @@ from lvmgate.errors import InputError
 from lvmgate.policy import Policy
 from lvmgate.results import Estimate
 
+# options artifact sources read from GateContext.options (key: the flag without dashes, '_' for '-');
+# later phases' names follow the plan's flags
+ARTIFACT_OPTIONS: tuple[tuple[str, type, str], ...] = (
+    ("--data", str, "training sequences .npz (phase 2+)"),
+    ("--val-data", str, "validation sequences .npz (phase 2+)"),
+    ("--lvm-model", str, "trained LVM checkpoint (phase 2+)"),
+    ("--test-set", str, "held-out test set (phase 2+)"),
+    ("--backends", str, "decoder / retrieval backends, comma separated"),
+    ("--sample-size", int, "items to sample for reconstruction tests"),
+    ("--device", str, "cpu | cuda | mps"),
+    ("--encoder", str, "encoder spec for round trips (default: the dataset's declared encoder)"),
+    ("--model-path", str, "folder with vec2text weights (default: the Hugging Face cache)"),
+    ("--deploy-dir", str, "deployment artifacts (default artifacts/deploy)"),
+    ("--reconstruction", str, "the 2.3 comparison artifact (phase 4's BLEU-4)"),
+)
+
 
 class View(dict):
     """A dict with attribute access; {value, low, high, n} dicts come back as Estimates."""

@@ -41,19 +41,27 @@ class CriterionResult(Result):
 
     @property
     def phase(self) -> int | None:
+        """The plan section's phase; the final success criteria (`final.*`) belong to phase 4."""
         head = self.id.split(".", 1)[0]
+        if head == "final":
+            return 4
         return int(head) if head.isdigit() else None
 
     def value_text(self, digits: int = 3) -> str:
         """'0.42 [0.41, 0.43]' or '0.42' when there is no interval."""
 
         def f(x: float) -> str:
-            if x is None or (isinstance(x, float) and math.isnan(x)):
-                return "n/a"
             return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:,.0f}"
+
+        def nan(x: float | None) -> bool:
+            return x is None or (isinstance(x, float) and math.isnan(x))
 
         if self.status == SKIP:
             return "skipped"
+        if nan(self.value):
+            return "n/a"
+        if nan(self.low) or nan(self.high):
+            return f(self.value)
         if self.low == self.high == self.value or self.low is None:
             return f(self.value)
         return f"{f(self.value)} [{f(self.low)}, {f(self.high)}]"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lvmgate.artifacts import SOURCES, GateContext, default_artifacts_dir, load_sources
+from lvmgate.artifacts import ARTIFACT_OPTIONS, SOURCES, GateContext, default_artifacts_dir, load_sources
 from lvmgate.errors import InputError
 from lvmgate.gate import CriterionResult, decide, explain, judge, phase_summary, skipped
 from lvmgate.policy import FAIL, WARN
@@ -44,18 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--recompute", action="store_true", help="recompute artifacts even when the cache is fresh")
     # --strict is pytest's own strict mode; the gates read it too: WARN then counts as failure
     g.addoption("--policy", default=None, help="lvmgate.toml or pyproject.toml with threshold overrides")
-    # later phases: the plan's flags
-    g.addoption("--data", default=None, help="training sequences .npz (phase 2+)")
-    g.addoption("--val-data", default=None, help="validation sequences .npz (phase 2+)")
-    g.addoption("--lvm-model", default=None, help="trained LVM checkpoint (phase 2+)")
-    g.addoption("--test-set", default=None, help="held-out test set (phase 2+)")
-    g.addoption("--backends", default=None, help="decoder / retrieval backends, comma separated")
-    g.addoption("--sample-size", type=int, default=None, help="items to sample for reconstruction tests")
-    g.addoption("--device", default=None, help="cpu | cuda | mps")
-    g.addoption(
-        "--encoder", default=None, help="encoder spec for round trips (default: the dataset's declared)"
-    )
-    g.addoption("--model-path", default=None, help="folder with vec2text weights (default: HF cache)")
+    for flag, kind, text in ARTIFACT_OPTIONS:
+        g.addoption(flag, type=kind, default=None, help=text)
 
 
 class GateSession:
@@ -98,18 +88,7 @@ class GateSession:
                 limit=opt("--limit"),
                 seed=opt("--seed"),
                 recompute=bool(opt("--recompute")),
-                options={
-                    k: opt(f"--{k.replace('_', '-')}")
-                    for k in (
-                        "data",
-                        "val_data",
-                        "lvm_model",
-                        "test_set",
-                        "backends",
-                        "sample_size",
-                        "device",
-                    )
-                },
+                options={flag[2:].replace("-", "_"): opt(flag) for flag, _, _ in ARTIFACT_OPTIONS},
             )
         return self._ctx
 

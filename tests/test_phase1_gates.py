@@ -265,3 +265,26 @@ def _gates():
     from lvmgate.cli.gate import gates_dir
 
     return gates_dir()
+
+
+def test_vec2text_backends_run_through_the_gate_with_local_weights(store_dir, tmp_path):
+    """--model-path / --sample-size / --device reach 1.4: vec2text's real code path runs in the gate
+    with tiny random models (so BLEU is ~0 and the gate says STOP on it, not skip)."""
+    import os
+
+    from lvmgate.decoders.tiny import build_tiny_vec2text
+
+    root = build_tiny_vec2text(tmp_path / "models")
+    p = subprocess.run(
+        [sys.executable, "-m", "lvmgate", "gate", "phase1", "--store", str(store_dir / "store"), "--dataset",
+         "clean", "--report-dir", str(tmp_path / "r"), "--artifacts-dir", str(tmp_path / "a"), "--backends", "jxe",
+         "--model-path", str(root), "--sample-size", "4", "--device", "cpu", "--", "-k", "1_4"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "r" / "phase1.json").read_text())
+    status = {c["id"]: c["status"] for c in summary["criteria"]}
+    assert status["1.4.bleu4[jxe]"] == "fail" and status["1.4.cosine[jxe]"] in ("fail", "warn"), p.stdout[-2000:]
+    assert status["1.4.cosine[nearest]"] == "pass"
+    assert "1.4.bleu4[ielab]" not in status  # not requested: not part of this run
+    assert p.returncode == 1 and summary["decision"] == "STOP"
+    assert summary["artifacts"]["vec2text_baseline"]["sample_size"] == 4

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from lvmgate.artifacts import ARTIFACT_OPTIONS
 from lvmgate.cli._common import add_store_args
 from lvmgate.errors import InputError
 
@@ -26,18 +27,8 @@ def register(sub) -> None:
     p.add_argument("--recompute", action="store_true", help="ignore cached artifacts")
     p.add_argument("--strict", action="store_true", help="WARN counts as STOP")
     p.add_argument("--policy", default=None, help="lvmgate.toml / pyproject.toml with threshold overrides")
-    for flag in (
-        "--data",
-        "--val-data",
-        "--lvm-model",
-        "--test-set",
-        "--backends",
-        "--device",
-        "--encoder",
-        "--model-path",
-    ):
-        p.add_argument(flag, default=None)
-    p.add_argument("--sample-size", type=int, default=None)
+    for flag, kind, text in ARTIFACT_OPTIONS:  # the same artifact options as `pytest gates/...`
+        p.add_argument(flag, type=kind, default=None, help=text)
     p.set_defaults(func=run, accepts_passthrough=True)
     p.epilog = "Arguments after -- are passed to pytest."
 
@@ -89,22 +80,9 @@ def run(args: argparse.Namespace) -> int:
         "--self-contained-html",
         f"--seed={args.seed}",
     ]
-    for name in (
-        "store",
-        "dataset",
-        "artifacts_dir",
-        "limit",
-        "policy",
-        "data",
-        "val_data",
-        "lvm_model",
-        "test_set",
-        "backends",
-        "device",
-        "encoder",
-        "model_path",
-        "sample_size",
-    ):
+    names = ["store", "dataset", "artifacts_dir", "limit", "policy"]
+    names += [flag[2:].replace("-", "_") for flag, _, _ in ARTIFACT_OPTIONS]
+    for name in names:
         value = getattr(args, name)
         if value is not None:
             argv.append(f"--{name.replace('_', '-')}={value}")

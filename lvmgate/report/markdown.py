@@ -63,9 +63,9 @@ def render_phase_report(
             f"`{c.id}` {c.value_text()} vs {c.threshold}" + (f" ({c.message})" if c.status == "skip" else "")
             for c in warned
         )
-        next_steps = [
-            c.fail_action or f"Re-check {c.id} on a larger sample" for c in warned
-        ] + NEXT_ON_GO.get(phase, [])
+        next_steps = [c.fail_action or f"Re-check {c.id} on a larger sample" for c in warned]
+        if not any(c.id.startswith("final.") for c in warned):  # an undecided final verdict is no "ship it"
+            next_steps += NEXT_ON_GO.get(phase, [])
     summary = (
         f"{len(criteria)} criteria: {sum(c.status == 'pass' for c in criteria)} pass, "
         f"{sum(c.status == 'warn' for c in criteria)} warn, {len(failed)} fail, "
