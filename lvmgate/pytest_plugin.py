@@ -102,7 +102,8 @@ class GateSession:
         """In the plan's order (the policy's), then any others by id."""
         order = {cid: i for i, cid in enumerate(self.policy.thresholds)}
         return sorted(
-            self.results[phase].values(), key=lambda r: (order.get(r.id, len(order)), _id_key(r.id))
+            self.results[phase].values(),
+            key=lambda r: (order.get(r.id.split("[", 1)[0], len(order)), _id_key(r.id)),
         )
 
     def decision(self, phase: int) -> str:

@@ -37,7 +37,7 @@ def work(tmp_path_factory):
     store = EmbeddedStore(root / "store")
     for name, shuffled in (("drift", False), ("drift_shuffled", True)):
         c = drift_corpus(300, seed=1, shuffled=shuffled)
-        store.ingest(name, c.records, c.vectors)
+        store.ingest(name, c.records, c.vectors, encoder=c.meta["encoder"])
     store.close()
     for name in ("drift", "drift_shuffled"):
         args = ["prepare", "--store", str(root / "store"), "--dataset", name, "--context-window", "5"]
@@ -66,7 +66,7 @@ def gate(work, model: Path, name: str, data: str = "drift"):
         [sys.executable, "-m", "lvmgate", "gate", "phase2", "--store", str(work / "store"),
          "--data", str(work / f"{data}.npz"), "--val-data", str(work / f"{data}_val.npz"),
          "--lvm-model", str(model), "--report-dir", str(work / "reports" / name),
-         "--artifacts-dir", str(work / "artifacts")],
+         "--artifacts-dir", str(work / "artifacts"), "--backends", "nearest"],
         capture_output=True, text=True, timeout=300, env=ENV,
     )  # fmt: skip
     path = work / "reports" / name / "phase2.json"

@@ -1,0 +1,194 @@
+"""2.3 artifact: the LVM's predictions decoded and compared (lvmgate.compare), for --lvm-model.
+
+The comparison is cached in the artifacts folder under a request key (model and log digests, test
+set digest, the bank's current fingerprint, backends and whether vec2text weights exist, sample
+size, seed, resamples, lvmgate version, policy): vec2text decoding takes hours on CPU, and a gate
+re-run with the same inputs reuses it. `--recompute` ignores the cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from lvmgate.artifacts import GateContext, Source, fmt, register
+from lvmgate.compare import CRITERIA
+
+
+def read_training_log(model: str) -> dict[str, Any] | None:
+    """The training log beside checkpoint `model` (NAME_training.json) as a dict, or None."""
+    from lvmgate.io import read_json
+    from lvmgate.training.checkpoints import find_training_log
+
+    path = find_training_log(model)
+    return read_json(path) if path.is_file() else None
+
+
+def stopped_run(model: str, log: dict[str, Any] | None) -> str | None:
+    """Why there is nothing to compare when the run stopped before writing a model, else None."""
+    if Path(model).exists() or not log or log.get("status") != "failed":
+        return None
+    flags = log.get("red_flags") or []
+    why = flags[-1]["message"] if flags else "the run failed"
+    return f"no model: the training run stopped ({why})"
+
+
+def _sha(path: str | os.PathLike | None) -> str | None:
+    from lvmgate.io import file_sha256
+
+    return file_sha256(path) if path and Path(path).is_file() else None
+
+
+def _bank_fingerprint(ctx: GateContext, test_set: str | None) -> tuple[str | None, str | None]:
+    """(dataset, its current fingerprint) of the test set's bank, or (None, None) when unknown."""
+    from lvmgate.errors import InputError
+    from lvmgate.sequences.loader import meta_path_for, read_meta
+    from lvmgate.stores import open_store
+
+    dataset, url = ctx.dataset, ctx.store_url
+    if test_set and str(test_set).endswith(".npz"):
+        try:
+            bank = read_meta(meta_path_for(test_set))["bank"]
+        except (InputError, KeyError):
+            return None, None
+        dataset, url = bank.get("dataset"), ctx.store_url or bank.get("store")
+    if not dataset:
+        return None, None
+    try:
+        with open_store(url) as st:
+            return dataset, st.info(dataset).fingerprint
+    except InputError:
+        return dataset, None
+
+
+def _reconstruction(ctx: GateContext) -> tuple[dict, bool]:
+    """2.3: compare_reconstruction for --lvm-model on --test-set (default: the model's own held-out
+    split), --backends (default jxe,ielab; nearest always), cached under a request key."""
+    from lvmgate import __version__
+    from lvmgate.compare import compare_reconstruction, default_test_set
+    from lvmgate.decoders.vec2text import weights_available
+    from lvmgate.io import read_json, write_json
+
+    model = str(ctx.options["lvm_model"])
+    log = read_training_log(model)
+    stopped = stopped_run(model, log)
+    if stopped:
+        return {
+            "criteria": dict.fromkeys(CRITERIA),
+            "messages": dict.fromkeys(CRITERIA, stopped),
+            "not_requested": {},
+            "stopped": stopped,
+        }, True
+    test_set = ctx.options.get("test_set")
+    resolved = test_set
+    if resolved is None and log is not None:
+        resolved, _ = default_test_set(((log.get("data") or {}).get("train")) or {})
+    dataset, fingerprint = _bank_fingerprint(ctx, resolved)
+    model_path = ctx.options.get("model_path")
+    params = ctx.policy.params
+    request = {
+        "lvm_model": str(Path(model).resolve()),
+        "lvm_model_sha256": _sha(model),
+        "test_set": None if resolved is None else str(Path(resolved).resolve()),
+        "test_set_sha256": _sha(resolved),
+        "dataset": dataset,
+        "fingerprint": fingerprint,
+        "backends": ctx.options.get("backends"),
+        "vec2text_weights": weights_available(model_path),
+        "model_path": model_path,
+        "encoder": ctx.options.get("encoder"),
+        "sample_size": ctx.options.get("sample_size") or params["reconstruction_sample_size"],
+        "seed": ctx.seed,
+        "resamples": params["bootstrap_resamples"],
+        "policy_digest": ctx.policy.digest,
+        "lvmgate_version": __version__,
+    }
+    folder = ctx.artifacts_dir / (dataset or ctx.dataset or "_")
+    path = folder / "reconstruction.json"
+    if not ctx.recompute and path.is_file():
+        try:
+            cached = read_json(path)
+            if cached.get("provenance", {}).get("request") == request and fingerprint is not None:
+                return cached, False
+        except Exception:  # an unreadable cache is recomputed
+            pass
+    baseline = folder / "vec2text_baseline.json"
+    comp = compare_reconstruction(
+        model,
+        test_set,
+        backends=ctx.options.get("backends"),
+        store=ctx.store_url,
+        dataset=ctx.dataset,
+        baseline=baseline if baseline.is_file() else None,
+        sample_size=request["sample_size"],
+        seed=ctx.seed,
+        device=ctx.options.get("device"),
+        model_path=model_path,
+        encoder=ctx.options.get("encoder"),
+        policy=ctx.policy,
+    )
+    art = comp.to_dict()
+    art["provenance"]["request"] = request
+    write_json(path, art)
+    return art, True
+
+
+def _findings(r: dict) -> list[str]:
+    from lvmgate.compare import diagnostics_text
+
+    if r.get("stopped"):
+        return [f"2.3 not run: {r['stopped']}."]
+    t, s = r["test_set"], r["sample"]
+    out = [
+        f"2.3 test set: {s['n_windows']} windows of {s['n_articles']} held-out articles from "
+        f"{Path(t['path']).name} ({t['note']}); "
+        + (
+            f"no article shared with the training data ({t['training_articles_from']})."
+            if t.get("shared_articles") == 0
+            else "disjointness from the training data not verified."
+        )
+    ]
+    v = r["vector"]
+    out.append(
+        "2.3 cosine with the true next vector: "
+        + ", ".join(f"{p} {fmt(v[p]['cosine'])}" for p in ("lvm", "copy_last", "context_mean"))
+        + "."
+    )
+    for name, d in r["decoders"].items():
+        if d["status"] != "ok":
+            if d["status"] != "not_requested":
+                out.append(f"2.3 {name}: not run ({d['reason'][:160]}).")
+            continue
+        m = d["metrics"]
+        out.append(
+            f"2.3 {name} BLEU-4: "
+            + ", ".join(f"{p} {fmt(m[p]['bleu4'])}" for p in m)
+            + (
+                " (context rows never an answer)"
+                if name == "nearest"
+                else " (truth: the true next vector decoded)"
+            )
+            + "."
+        )
+    lat = r["latency"]
+    out.append(
+        f"2.3 latency: LVM {lat['lvm_single_query_s']['value'] * 1000:.3g} ms per single query, "
+        f"{lat['lvm_batched_per_item_s'] * 1000:.3g} ms per item batched; with decoding "
+        + ", ".join(f"{k} {x * 1000:.3g} ms" for k, x in (lat.get("end_to_end_s") or {}).items())
+        + "."
+    )
+    b = r.get("baseline_1_4")
+    if b:
+        out.append(
+            "2.3 vs the 1.4 artifact (its own chunks, not paired): "
+            + "; ".join(f"{k} BLEU-4 {fmt(x['bleu4'])}" for k, x in b["backends"].items() if x.get("bleu4"))
+            + (f" ({b['note']})" if b.get("note") else "")
+            + "."
+        )
+    out.append("2.3 " + diagnostics_text(r["diagnostics"]))
+    out += [f"2.3 note: {n}" for n in r.get("notes") or []]
+    return out
+
+
+register(Source("reconstruction", 2, _reconstruction, _findings, whole=True, needs="lvm_model"))
