@@ -31,6 +31,7 @@ ARTIFACT_OPTIONS: tuple[tuple[str, type, str], ...] = (
     ("--model-path", str, "folder with vec2text weights (default: the Hugging Face cache)"),
     ("--deploy-dir", str, "deployment artifacts (default artifacts/deploy)"),
     ("--reconstruction", str, "the 2.3 comparison artifact (phase 4's BLEU-4)"),
+    ("--grid", str, "grid folder from `lvmgate grid --out-dir` (phase 3); 3.2/3.3 default to its best run"),
 )
 
 
