@@ -203,8 +203,8 @@ def check_onnx(
     except Exception:  # onnxruntime's InvalidArgument for a wrong input shape
         window_enforced = True
     big = _contexts(max(batch_sizes), window, dim, seed)
-    torch_ms = _time_ms(lambda: model(torch.from_numpy(big)), torch_mode=True) / len(big)
-    ort_ms = _time_ms(lambda: ort_pred.predict(big)) / len(big)
+    torch_ms = median_ms(lambda: model(torch.from_numpy(big)), torch_mode=True) / len(big)
+    ort_ms = median_ms(lambda: ort_pred.predict(big)) / len(big)
     max_diff = max(p.max_abs_diff for p in points)
     dynamic = symbolic_batch and len(set(batch_sizes)) > 1
     return OnnxExport(
@@ -235,7 +235,7 @@ def _contexts(n: int, window: int, dim: int, seed: int) -> np.ndarray:
     return random_contexts(n, window, dim, seed=seed)
 
 
-def _time_ms(fn, *, repeats: int = 5, torch_mode: bool = False) -> float:
+def median_ms(fn, *, repeats: int = 5, torch_mode: bool = False) -> float:
     """Median wall time of `fn` in ms after one warm-up call."""
     ctx = contextlib.nullcontext()
     if torch_mode:

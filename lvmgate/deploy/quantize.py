@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from lvmgate.deploy.export import median_ms
 from lvmgate.errors import InputError
 from lvmgate.results import Result
 
@@ -150,19 +150,9 @@ def compare(
                 recall_at_10_fp32=ra_hit, recall_at_10_int8=rb_hit, recall_at_10_change=rb_hit - ra_hit
             )
     x = ctx[:batch_size] if len(ctx) >= batch_size else np.resize(ctx, (batch_size, *ctx.shape[1:]))
-    out["fp32_ms"] = _median_ms(lambda: fp32(x))
-    out["int8_ms"] = _median_ms(lambda: int8(x))
+    out["fp32_ms"] = median_ms(lambda: fp32(x), repeats=7)
+    out["int8_ms"] = median_ms(lambda: int8(x), repeats=7)
     return out
-
-
-def _median_ms(fn: Callable[[], Any], repeats: int = 7) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1e3)
 
 
 def _result(
