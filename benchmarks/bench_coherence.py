@@ -66,7 +66,9 @@ def main() -> None:
     _, pairs = loop_coherence(bank, index, args.loop_pairs)
     per_pair = (time.perf_counter() - t) / pairs
     n_pairs = args.rows - index.n_articles
-    print(f"bank: {args.rows:,} x {args.dim} float32 = {gb:.2f} GB, {index.n_articles:,} articles, {n_pairs:,} pairs")
+    print(
+        f"bank: {args.rows:,} x {args.dim} float32 = {gb:.2f} GB, {index.n_articles:,} articles, {n_pairs:,} pairs"
+    )
     print(f"{'what':<44} {'seconds':>9} {'GB/s':>7}")
     print(f"{'one read pass (bank.sum(axis=1)), the floor':<44} {floor:9.3f} {gb / floor:7.1f}")
     print(f"{'lvmgate consecutive pairs (lag 1)':<44} {lag1:9.3f} {gb / lag1:7.1f}")

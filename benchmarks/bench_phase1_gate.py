@@ -25,9 +25,24 @@ def run_gate(workdir: Path, extra: list[str]) -> tuple[float, int]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
     p = subprocess.run(
-        [sys.executable, "-m", "lvmgate", "gate", "phase1", "--store", str(workdir / "store"), "--dataset", "batch1",
-         "--report-dir", str(workdir / "reports"), "--artifacts-dir", str(workdir / "artifacts"), *extra],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "lvmgate",
+            "gate",
+            "phase1",
+            "--store",
+            str(workdir / "store"),
+            "--dataset",
+            "batch1",
+            "--report-dir",
+            str(workdir / "reports"),
+            "--artifacts-dir",
+            str(workdir / "artifacts"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -45,7 +60,9 @@ def main() -> None:
     if not store.has_dataset("batch1"):
         t = time.perf_counter()
         corpus = synthesize(args.articles, seed=0)
-        print(f"synthesised {len(corpus.records):,} chunks in {time.perf_counter() - t:.1f} s (not part of the gate)")
+        print(
+            f"synthesised {len(corpus.records):,} chunks in {time.perf_counter() - t:.1f} s (not part of the gate)"
+        )
         t = time.perf_counter()
         store.ingest("batch1", corpus.records, corpus.vectors, encoder=corpus.meta["encoder"])
         print(f"ingested in {time.perf_counter() - t:.1f} s")

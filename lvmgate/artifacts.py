@@ -7,15 +7,17 @@ whose provenance still matches or computes and caches a fresh one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lvmgate.criteria import Criterion, criteria_dict
 from lvmgate.errors import InputError
-from lvmgate.policy import Policy
-from lvmgate.results import Estimate
+from lvmgate.policy import Policy, criterion_ids
+from lvmgate.results import Estimate, Provenance
 
 # options artifact sources read from GateContext.options (key: the flag without dashes, '_' for '-');
 # later phases' names follow the plan's flags
@@ -46,6 +48,33 @@ class View(dict):
 
     def __getitem__(self, key: str) -> Any:
         return wrap(super().__getitem__(key))
+
+
+class ArtifactView(View):
+    """An artifact as the gates see it: attribute access, and `criterion(id)` as a Criterion that
+    carries the artifact's provenance. An id the artifact does not hold is an error (never a skip):
+    the gate test breaks and the phase is STOP, so no criterion can be dropped silently."""
+
+    def __init__(self, name: str, data: dict[str, Any]):
+        super().__init__(data)
+        self._name = name
+
+    def criterion(self, criterion_id: str) -> Criterion:
+        raw = dict.get(self, "criteria") or {}
+        if criterion_id not in raw:
+            raise LookupError(
+                f"artifact {self._name!r} holds no criterion {criterion_id!r} (it has: {', '.join(raw) or 'none'})"
+            )
+        c = Criterion.from_dict(raw[criterion_id])
+        prov = dict.get(self, "provenance")
+        brief = {"artifact": self._name}
+        if isinstance(prov, dict):
+            with contextlib.suppress(TypeError, ValueError):
+                brief.update(Provenance.from_dict(prov).brief())
+        return c.with_provenance(brief)
+
+    def criteria_list(self) -> list[Criterion]:
+        return [self.criterion(cid) for cid in (dict.get(self, "criteria") or {})]
 
 
 def wrap(value: Any) -> Any:
@@ -88,14 +117,49 @@ class GateContext:
         self.store.require(self.dataset)
         return self.dataset
 
-    def artifact(self, name: str) -> View:
-        """The named artifact (cached by name for the session)."""
+    def artifact(self, name: str) -> ArtifactView:
+        """The named artifact (cached by name for the session). Without the option the source needs
+        (e.g. --lvm-model), every criterion of its sections is not measured, with that reason."""
         if name not in self._artifacts:
             source = SOURCES[name]
-            data, fresh = source.compute(self)
+            if source.needs and not self.options.get(source.needs):
+                data, fresh = not_measured_artifact(source, source.needs_reason()), False
+            else:
+                data, fresh = source.compute(self)
             self._artifacts[name] = data
             self.recomputed[name] = fresh
-        return View(self._artifacts[name])
+        return ArtifactView(name, self._artifacts[name])
+
+    def provenance(
+        self,
+        tool: str,
+        *,
+        sample_size: int | None = None,
+        params: dict[str, Any] | None = None,
+        dataset: str | None = None,
+        store: str | None = None,
+        fingerprint: str | None = None,
+    ) -> dict[str, Any]:
+        """A Provenance record for an artifact made in this run (dataset and fingerprint default to
+        --dataset's, when it is given and exists)."""
+        from lvmgate.io import redact_url
+
+        dataset = dataset or self.dataset
+        if fingerprint is None and dataset and dataset == self.dataset:
+            try:
+                fingerprint = self.store.info(dataset).fingerprint
+            except InputError:
+                fingerprint = None
+        return Provenance(
+            dataset=dataset,
+            store=redact_url(store or self.store_url),
+            fingerprint=fingerprint,
+            sample_size=sample_size,
+            seed=self.seed,
+            params=dict(params or {}),
+            policy_digest=self.policy.digest,
+            tool=tool,
+        ).to_dict()
 
     def loaded(self) -> dict[str, dict]:
         return dict(self._artifacts)
@@ -112,8 +176,8 @@ class GateContext:
 class Source:
     """How to get one artifact and how to present it.
 
-    The plugin makes a session fixture named `name` for every source: it returns the artifact's
-    `result` (or the whole artifact when `whole`), or None when the option `needs` was not given.
+    The plugin makes a session fixture named `name` for every source: the artifact as an
+    ArtifactView. Without the option `needs`, every criterion of `sections` is not measured.
     """
 
     name: str
@@ -121,8 +185,24 @@ class Source:
     compute: Callable[[GateContext], tuple[dict, bool]]
     findings: Callable[[dict], list[str]] = lambda result: []
     plots: tuple[str, ...] = ()  # keys of lvmgate.report.plots.PLOTS
-    whole: bool = False
     needs: str | None = None  # a GateContext option without which the artifact is not computed
+    sections: tuple[str, ...] = ()  # plan sections whose criteria this artifact holds
+
+    def criterion_ids(self) -> tuple[str, ...]:
+        return tuple(cid for s in self.sections for cid in criterion_ids(s))
+
+    def needs_reason(self) -> str:
+        flag = "--" + (self.needs or "").replace("_", "-")
+        return f"no {flag} given: {', '.join(self.sections)} not measured"
+
+
+def not_measured_artifact(source: Source, reason: str) -> dict[str, Any]:
+    """An artifact in which every criterion of `source` is not measured, for `reason`."""
+    return {
+        "tool": source.name,
+        "not_measured": reason,
+        "criteria": criteria_dict([Criterion.not_measured(cid, reason) for cid in source.criterion_ids()]),
+    }
 
 
 SOURCES: dict[str, Source] = {}

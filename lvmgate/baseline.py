@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from lvmgate.criteria import Criterion, criteria_dict
 from lvmgate.decoders import DECODER_NAMES, Decoder, NearestDecoder, get_decoder
 from lvmgate.decoders.base import invalid_reasons
 from lvmgate.errors import InputError
 from lvmgate.io import read_json, write_json
 from lvmgate.metrics.reconstruction import ReconstructionMetrics, item_scores, metrics_from_items
-from lvmgate.policy import FAIL, PASS, WARN, Policy, load_policy
+from lvmgate.policy import Policy, load_policy
 from lvmgate.results import Estimate, Provenance, Result
 
 ARTIFACT_KIND = "vec2text_baseline"
@@ -93,18 +94,6 @@ class BackendReport(Result):
 
 
 @dataclass(frozen=True)
-class BaselineCheck(Result):
-    """One 1.4 criterion for one backend, judged against the policy."""
-
-    id: str
-    backend: str
-    value: Estimate | None
-    threshold: str
-    status: str  # pass / warn / fail
-    message: str
-
-
-@dataclass(frozen=True)
 class BaselineArtifact(Result):
     """The 1.4 artifact: provenance, sample, per-backend reports, headline summary, policy checks."""
 
@@ -114,7 +103,7 @@ class BaselineArtifact(Result):
     sample: SampleInfo
     backends: dict[str, BackendReport]
     summary: dict[str, dict[str, Any]]
-    checks: tuple[BaselineCheck, ...]
+    criteria: dict[str, dict[str, Any]]  # every 1.4 criterion id -> Criterion dict (lvmgate.criteria)
     complete: bool
     notes: tuple[str, ...] = ()
 
@@ -332,11 +321,11 @@ class _Run:
             self.sample,
             dict(self.reports),
             summary,
-            (),
+            {},
             complete,
             tuple(self.notes),
         )
-        return replace(partial, checks=tuple(check_baseline(partial, self.policy)))
+        return replace(partial, criteria=criteria_dict(baseline_criteria(partial)))
 
     def write(self, artifact: BaselineArtifact | None = None) -> None:
         if self.output is not None:
@@ -543,71 +532,63 @@ def baseline_to_beat(
 
 def round_trip_check(
     artifact: BaselineArtifact | dict | str | os.PathLike, policy: Policy | None = None
-) -> list[BaselineCheck]:
-    """1.4.cosine per backend: mean round-trip cosine (with interval) against the policy (>= 0.7)."""
-    return [c for c in check_baseline(artifact, policy) if c.id == "1.4.cosine"]
+) -> list[Criterion]:
+    """1.4.cosine for every backend the artifact measured, judged (>= 0.7)."""
+    return [c for c in check_baseline(artifact, policy) if c.base_id == "1.4.cosine"]
 
 
 def check_baseline(
     artifact: BaselineArtifact | dict | str | os.PathLike, policy: Policy | None = None
-) -> list[BaselineCheck]:
-    """1.4.bleu4 and 1.4.cosine for every backend of the artifact, with a message for each."""
+) -> list[Criterion]:
+    """The 1.4 criteria of the backends the artifact ran, judged against `policy`."""
     policy = policy or load_policy()
+    data = _as_dict(artifact)
+    ran = set(data.get("summary") or {})
+    return [c.judged(policy) for c in baseline_criteria(data) if c.variant in ran]
+
+
+NOT_REQUESTED = "backend not requested: add it to --backends (the plan runs --backends jxe,ielab)"
+
+
+def baseline_criteria(
+    artifact: BaselineArtifact | dict | str | os.PathLike, unavailable: dict[str, str] | None = None
+) -> list[Criterion]:
+    """Every 1.4 criterion (registry ids): measured for the backends the artifact ran, not measured
+    (with the reason) for the others: weights missing (`unavailable`), not requested, or no value."""
+    from lvmgate.policy import criterion_ids
+
     data = _as_dict(artifact)
     sample = data.get("sample") or {}
     spec = sample.get("encoder")
     held_out = bool(((data.get("provenance") or {}).get("params") or {}).get("exclude_self"))
+    summaries = data.get("summary") or {}
     out = []
-    for name, summary in (data.get("summary") or {}).items():
-        for cid, key in (("1.4.bleu4", "bleu4"), ("1.4.cosine", "round_trip_cosine")):
-            threshold = policy[cid]
-            est = _estimate(summary.get(key))
-            status = threshold.judge(est) if est is not None else FAIL
-            out.append(
-                BaselineCheck(
-                    cid,
-                    name,
-                    est,
-                    threshold.describe(),
-                    status,
-                    _message(
-                        cid, name, est, status, threshold, spec, summary, held_out and name == "nearest"
-                    ),
-                )
+    for cid in criterion_ids("1.4"):
+        base, name = cid.split("[", 1)[0], cid.split("[", 1)[1].rstrip("]")
+        key = "bleu4" if base == "1.4.bleu4" else "round_trip_cosine"
+        if name not in summaries:
+            why = (unavailable or {}).get(name) or NOT_REQUESTED
+            out.append(Criterion.not_measured(cid, why))
+            continue
+        summary = summaries[name]
+        est = _estimate(summary.get(key))
+        if est is None or est.n == 0:
+            out.append(Criterion.not_measured(cid, _message(base, name, summary)))
+            continue
+        reason = f"{name} on {est.n:,} chunks, round trips re-encoded with {spec or 'no declared encoder'}"
+        if held_out and name == "nearest":
+            reason += (
+                "; nearest with exclude_self returns another chunk, so this measures how alike neighbouring "
+                "chunks are, not whether vectors and encoder agree"
             )
+        out.append(Criterion.measured(cid, est, reason))
     return out
 
 
-def _message(
-    cid: str,
-    backend: str,
-    est: Estimate | None,
-    status: str,
-    threshold: Any,
-    spec: str | None,
-    summary: dict,
-    held_out_nearest: bool = False,
-) -> str:
-    if est is None:
-        if summary.get("status") not in (None, "ok"):
-            return (
-                f"{backend}: no result (backend status {summary.get('status')!r}); see the artifact's errors"
-            )
-        if cid == "1.4.cosine":
-            return (
-                f"{backend}: round-trip cosine not computed: the dataset declares no encoder (pass --encoder)"
-            )
-        return f"{backend}: nothing decoded"
-    where = f"{backend}: {threshold.title} {est} vs {threshold.describe()}"
-    if status == PASS:
-        return f"{where}: pass"
-    if held_out_nearest:
-        return (
-            f"{where}: nearest with exclude_self returns another chunk, so this measures how alike "
-            "neighbouring chunks are, not whether vectors and encoder agree"
-        )
+def _message(cid: str, backend: str, summary: dict) -> str:
+    """Why a backend that ran has no value for `cid`."""
+    if summary.get("status") not in (None, "ok"):
+        return f"{backend}: no result (backend status {summary.get('status')!r}); see the artifact's errors"
     if cid == "1.4.cosine":
-        lead = "below the threshold" if status == FAIL else "not clearly above the threshold (warn)"
-        return f"{where}: {lead}; {ROUND_TRIP_CAUSE} ({spec or 'none declared'})"
-    verdict = "undecided or in the warn band" if status == WARN else "below"
-    return f"{where}: {verdict}; {threshold.fail_action}"
+        return f"{backend}: round-trip cosine not computed: the dataset declares no encoder (pass --encoder)"
+    return f"{backend}: nothing decoded"

@@ -46,10 +46,11 @@ from typing import Any
 
 import numpy as np
 
+from lvmgate.criteria import Criterion
 from lvmgate.errors import InputError
-from lvmgate.io import file_sha256, read_json, write_json
-from lvmgate.policy import FAIL, Policy, load_policy
-from lvmgate.results import Estimate, Result
+from lvmgate.io import file_sha256, read_json, redact_url, write_json
+from lvmgate.policy import FAIL, Policy, criterion_ids, load_policy
+from lvmgate.results import Estimate, Provenance, Result
 from lvmgate.stats import bootstrap_mean, from_samples
 
 KIND = "reconstruction_comparison"
@@ -303,7 +304,29 @@ def load_model(spec: str, *, device: str | None = None) -> ModelUnderTest:
         }
         return ModelUnderTest(str(spec), loaded.predict, int(loaded.config.dim), "checkpoint", info, log)
     pred = load_predictor(spec)
-    return ModelUnderTest(str(spec), pred.predict, None, "predictor", {"predictor": pred.name})
+    info: dict[str, Any] = {"predictor": pred.name}
+    digest = predictor_digest(spec, pred)
+    if digest:  # ties this artifact to the model, as lvmgate.readiness.model_identity names it
+        info["weights_digest"] = digest
+    return ModelUnderTest(str(spec), pred.predict, None, "predictor", info)
+
+
+def predictor_digest(spec: str, pred: Any) -> str | None:
+    """The digest lvmgate.readiness.model_identity gives the same spec: `baseline:NAME` for the
+    baselines, the weights digest for a torch module; None for anything else (plain functions)."""
+    from lvmgate.retrieval.predictors import BASELINES
+
+    if spec in BASELINES:
+        return f"baseline:{spec}"
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        return None
+    if isinstance(pred, torch.nn.Module):
+        from lvmgate.training.checkpoints import weights_digest
+
+        return weights_digest(pred.state_dict())
+    return None
 
 
 def training_articles(model: ModelUnderTest, test: TestSet | None = None) -> tuple[set[str] | None, str]:
@@ -498,41 +521,23 @@ class ReconstructionComparison(Result):
     latency: dict[str, Any]
     baseline_1_4: dict[str, Any] | None
     diagnostics: dict[str, Any]
-    criteria: dict[str, Estimate | None]
-    messages: dict[str, str]
-    not_requested: dict[str, str]
+    criteria: dict[str, Criterion]  # every 2.3 id (lvmgate.criteria): measured or not, with the reason
     notes: tuple[str, ...] = ()
     items: tuple[dict[str, Any], ...] = ()
 
-    _hidden_fields = ("items", "provenance", "messages")
+    _hidden_fields = ("items", "provenance")
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write as indented JSON, atomically."""
         return write_json(path, self.to_dict())
 
-    def judged(self, policy: Policy | None = None) -> dict[str, str]:
-        """criterion id -> pass / warn / fail / skip under `policy` (for printing; gates judge themselves)."""
+    def judged(self, policy: Policy | None = None) -> dict[str, Criterion]:
+        """The criteria judged under `policy` (for printing; gates judge themselves)."""
         policy = policy or load_policy()
-        return {
-            cid: ("skip" if est is None else policy[cid].judge(est)) for cid, est in self.criteria.items()
-        }
+        return {cid: c.judged(policy) for cid, c in self.criteria.items()}
 
 
-def _criterion_ids(backends: Sequence[str]) -> list[str]:
-    out = [
-        "2.3.shared_articles",
-        "2.3.lvm_cosine",
-        "2.3.cosine_margin_copy_last",
-        "2.3.cosine_margin_context_mean",
-    ]
-    for b in VEC2TEXT_BACKENDS:
-        out += [f"2.3.bleu4_vs_vec2text[{b}]", f"2.3.cosine_vs_vec2text[{b}]"]
-    for b in BACKENDS:
-        out += [f"2.3.bleu4_margin_copy_last[{b}]", f"2.3.bleu4_margin_context_mean[{b}]"]
-    return [*out, "2.3.latency_s"]
-
-
-CRITERIA = tuple(_criterion_ids(BACKENDS))
+CRITERIA = criterion_ids("2.3")
 
 
 def parse_backends(backends: str | Sequence[str] | None) -> list[str]:
@@ -645,13 +650,15 @@ def _compare(
     trained, trained_source = training_articles(model, ts)
     test_articles = set(np.unique(ts.article_ids).tolist())
     shared = None
+    shared_ids: list[str] = []
     if trained is not None:
-        shared = len(test_articles & trained)
-        if shared:
-            raise InputError(
+        shared_ids = sorted(test_articles & trained)
+        shared = len(shared_ids)
+        if shared:  # a STOP (2.3.shared_articles), not an input error: the report names the articles
+            notes.append(
                 f"--test-set {ts.path} shares {shared} of its {len(test_articles)} articles with the data "
-                f"{model.spec} was trained on ({trained_source}); test on held-out articles "
-                "(lvmgate prepare splits by article: use its _test.npz)"
+                f"{model.spec} was trained on ({trained_source}): every number here is on seen articles; "
+                "test on held-out articles (lvmgate prepare splits by article: use its _test.npz)"
             )
     enc = None
     enc_spec = encoder or ts.encoder
@@ -819,29 +826,42 @@ def _compare(
     # -- 1.4 artifact, diagnostics, criteria -------------------------------------------------------
     base14 = _baseline_reference(baseline, ts)
     diagnostics = _diagnostics(model, ts, ctx, tgt, lvm_pred, boot)
-    criteria, messages, not_requested = _criteria(
-        results, vector, margins, single, shared, trained_source, ts, base14, diagnostics, policy, n
+    criteria = _criteria(
+        results,
+        vector,
+        margins,
+        single,
+        shared,
+        shared_ids,
+        trained_source,
+        ts,
+        base14,
+        diagnostics,
+        policy,
+        n,
     )
-    prov = {
-        "lvm_model": model.info.get("path", model.spec),
-        "lvm_model_sha256": model.info.get("sha256"),
-        "test_set": str(Path(ts.path).resolve()),
-        "test_set_sha256": ts.sha256,
-        "dataset": ts.dataset,
-        "store": str(ts.store.url),
-        "fingerprint": ts.fingerprint,
-        "backends": {k: v[0] for k, v in status.items()},
-        "sample_size": sample_size,
-        "seed": seed,
-        "resamples": resamples,
-        "encoder": enc_spec if enc is not None else None,
-        "device": device,
-        "baseline": None if baseline is None else str(baseline),
-        "decoders": {k: getattr(v, "params", dict)() for k, v in built.items()},
-        "policy_digest": policy.digest,
-        "lvmgate_version": version,
-        "created_at": _now(),
-    }
+    prov = Provenance(
+        tool="reconstruction",
+        dataset=ts.dataset,
+        store=redact_url(str(ts.store.url)),
+        fingerprint=ts.fingerprint,
+        sample_size=n,
+        seed=seed,
+        params={
+            "lvm_model": model.info.get("path", model.spec),
+            "lvm_model_sha256": model.info.get("sha256"),
+            "test_set": str(Path(ts.path).resolve()),
+            "test_set_sha256": ts.sha256,
+            "backends": {k: v[0] for k, v in status.items()},
+            "sample_size_requested": sample_size,
+            "resamples": resamples,
+            "encoder": enc_spec if enc is not None else None,
+            "device": device,
+            "baseline": None if baseline is None else str(baseline),
+            "decoders": {k: getattr(v, "params", dict)() for k, v in built.items()},
+        },
+        policy_digest=policy.digest,
+    ).to_dict()
     sample = {
         "requested": sample_size,
         "n_windows": n,
@@ -868,6 +888,7 @@ def _compare(
             "note": test_note,
             "training_articles_from": trained_source if trained is not None else None,
             "shared_articles": shared,
+            "shared_article_ids": shared_ids[:50],
         },
         model={
             **model.info,
@@ -884,8 +905,6 @@ def _compare(
         baseline_1_4=base14,
         diagnostics=diagnostics,
         criteria=criteria,
-        messages=messages,
-        not_requested=not_requested,
         notes=tuple(notes),
         items=tuple(_items(pick, arts, tgt_rows, references, cos_items, per_item, n)),
     )
@@ -1038,112 +1057,128 @@ def _criteria(
     margins: dict[str, Estimate],
     single: Estimate,
     shared: int | None,
+    shared_ids: list[str],
     trained_source: str,
     ts: TestSet,
     base14: dict[str, Any] | None,
     diagnostics: dict[str, Any],
     policy: Policy,
     n: int,
-) -> tuple[dict[str, Estimate | None], dict[str, str], dict[str, str]]:
-    crit: dict[str, Estimate | None] = {}
-    msg: dict[str, str] = {}
-    not_requested: dict[str, str] = {}
+) -> dict[str, Criterion]:
+    """Every 2.3 criterion, measured or not measured with the reason (in the registry's order)."""
+    crit: dict[str, Criterion] = {}
+    m, nm = Criterion.measured, Criterion.not_measured
+
+    def put(c: Criterion) -> None:
+        crit[c.id] = c
+
     n_art = len(np.unique(ts.article_ids))
     if shared is None:
-        crit["2.3.shared_articles"] = None
-        msg["2.3.shared_articles"] = trained_source
+        put(nm("2.3.shared_articles", trained_source))
     else:
-        crit["2.3.shared_articles"] = Estimate.exact(shared, n_art)
-        msg["2.3.shared_articles"] = f"{n_art} test articles checked against the {trained_source}"
+        why = f"{n_art} test articles checked against the {trained_source}"
+        if shared:
+            shown = ", ".join(shared_ids[:10]) + (f" and {shared - 10} more" if shared > 10 else "")
+            why += f"; shared: {shown}"
+        put(m("2.3.shared_articles", Estimate.exact(shared, n_art), why))
     cos = {p: vector[p]["cosine"].value for p in PREDICTORS}
     cos_line = (
         f"cos(prediction, true next vector) on {n} held-out windows: LVM {cos['lvm']:.3f}, "
         f"copy-last {cos['copy_last']:.3f}, context-mean {cos['context_mean']:.3f}"
     )
-    crit["2.3.lvm_cosine"] = vector["lvm"]["cosine"]
-    msg["2.3.lvm_cosine"] = cos_line
+    put(m("2.3.lvm_cosine", vector["lvm"]["cosine"], cos_line))
     for base in ("copy_last", "context_mean"):
-        crit[f"2.3.cosine_margin_{base}"] = margins[base]
-        msg[f"2.3.cosine_margin_{base}"] = cos_line
-    crit["2.3.latency_s"] = single
+        put(m(f"2.3.cosine_margin_{base}", margins[base], cos_line))
     ends = ", ".join(
         f"{b} {r.metrics['lvm']['latency_per_item_s'] * 1000:.3g} ms/item"
         for b, r in results.items()
         if r.status == "ok"
     )
-    msg["2.3.latency_s"] = (
-        f"LVM forward pass per query at batch size 1 ({single.n} queries); decoding adds: {ends}"
+    put(
+        m(
+            "2.3.latency_s",
+            single,
+            f"LVM forward pass per query at batch size 1 ({single.n} queries); decoding adds: {ends}",
+        )
     )
     for b, r in results.items():
         ids = [f"2.3.bleu4_margin_copy_last[{b}]", f"2.3.bleu4_margin_context_mean[{b}]"]
         if b in VEC2TEXT_BACKENDS:
             ids = [f"2.3.bleu4_vs_vec2text[{b}]", f"2.3.cosine_vs_vec2text[{b}]", *ids]
-        if r.status == "not_requested":
-            not_requested.update(dict.fromkeys(ids, r.reason))
-            continue
         if r.status != "ok":
-            for cid in ids:
-                crit[cid] = None
-                msg[cid] = f"{b} {r.status}: {r.reason}" + _measured_14(base14, b)
-            continue
-        m = r.metrics
-        bl = {p: m[p]["bleu4"].value for p in m}
-        for base in ("copy_last", "context_mean"):
-            cid = f"2.3.bleu4_margin_{base}[{b}]"
-            crit[cid] = r.comparisons[f"bleu4_margin_{base}"]
-            msg[cid] = (
-                f"BLEU-4 of {b}-decoded predictions vs the true next chunk's text: LVM {bl['lvm']:.3f}, "
-                f"{BASELINE_LABEL[base]} {bl[base]:.3f}"
-                + (" (context rows excluded from the answers)" if b == "nearest" else "")
+            why = (
+                f"{b} not requested: add it to --backends / --vec2text-backends (the plan compares jxe,ielab)"
+                if r.status == "not_requested"
+                else f"{b} {r.status}: {r.reason}" + _measured_14(base14, b)
             )
-        if b in VEC2TEXT_BACKENDS:
-            cid = f"2.3.bleu4_vs_vec2text[{b}]"
-            est = r.comparisons["bleu4_vs_vec2text"]
-            line = (
-                f"BLEU-4 with {b}: LVM prediction {bl['lvm']:.3f}, true next vector decoded (the 1.4 baseline on "
-                f"the same items, a ceiling) {bl[TRUTH]:.3f}; ratio LVM / baseline"
-            ) + _measured_14(base14, b)
-            ceiling = m[TRUTH]["bleu4"]
-            if not (ceiling.low > 0 and np.isfinite(est.value)):
-                crit[cid], msg[cid] = (
-                    None,
-                    (
-                        f"{b}'s BLEU-4 on the true next vectors, {_fmt(ceiling)}, is not distinguishable from 0: "
-                        f"a ratio to it means nothing ({line})"
-                    ),
+            for cid in ids:
+                put(nm(cid, why))
+            continue
+        mt = r.metrics
+        bl = {p: mt[p]["bleu4"].value for p in mt}
+        for base in ("copy_last", "context_mean"):
+            put(
+                m(
+                    f"2.3.bleu4_margin_{base}[{b}]",
+                    r.comparisons[f"bleu4_margin_{base}"],
+                    f"BLEU-4 of {b}-decoded predictions vs the true next chunk's text: LVM {bl['lvm']:.3f}, "
+                    f"{BASELINE_LABEL[base]} {bl[base]:.3f}"
+                    + (" (context rows excluded from the answers)" if b == "nearest" else ""),
                 )
-            else:
-                crit[cid], msg[cid] = est, line
-            cid = f"2.3.cosine_vs_vec2text[{b}]"
-            est = r.comparisons.get("cosine_vs_vec2text")
-            if est is None:
-                crit[cid], msg[cid] = (
-                    None,
-                    "no encoder to re-encode decoded text with: text cosine not computed",
+            )
+        if b not in VEC2TEXT_BACKENDS:
+            continue
+        cid = f"2.3.bleu4_vs_vec2text[{b}]"
+        est = r.comparisons["bleu4_vs_vec2text"]
+        line = (
+            f"BLEU-4 with {b}: LVM prediction {bl['lvm']:.3f}, true next vector decoded (the 1.4 baseline on "
+            f"the same items, a ceiling) {bl[TRUTH]:.3f}; ratio LVM / baseline"
+        ) + _measured_14(base14, b)
+        ceiling = mt[TRUTH]["bleu4"]
+        if not (ceiling.low > 0 and np.isfinite(est.value)):
+            put(
+                nm(
+                    cid,
+                    f"{b}'s BLEU-4 on the true next vectors, {_fmt(ceiling)}, is not distinguishable from 0: "
+                    f"a ratio to it means nothing ({line})",
                 )
-            else:
-                tc = {p: m[p]["text_cosine"].value for p in (TRUTH, "lvm")}
-                line = (
-                    f"decoded text re-encoded, cosine with the true next vector: LVM {tc['lvm']:.3f}, true vector "
-                    f"decoded {tc[TRUTH]:.3f}; ratio LVM / baseline"
+            )
+        else:
+            put(m(cid, est, line))
+        cid = f"2.3.cosine_vs_vec2text[{b}]"
+        est = r.comparisons.get("cosine_vs_vec2text")
+        if est is None:
+            put(
+                nm(
+                    cid,
+                    "no encoder to re-encode decoded text with: text cosine not computed (pass --encoder)",
                 )
-                ceiling = m[TRUTH]["text_cosine"]
-                if not (ceiling.low > 0 and np.isfinite(est.value)):
-                    crit[cid], msg[cid] = (
-                        None,
-                        (
-                            f"{b}'s own round trip of the true vectors, {_fmt(ceiling)}, is not distinguishable "
-                            f"from 0: a ratio to it means nothing ({line})"
-                        ),
-                    )
-                else:
-                    crit[cid], msg[cid] = est, line
-    crit = {cid: crit[cid] for cid in CRITERIA if cid in crit}  # the gate's order
+            )
+            continue
+        tc = {p: mt[p]["text_cosine"].value for p in (TRUTH, "lvm")}
+        line = (
+            f"decoded text re-encoded, cosine with the true next vector: LVM {tc['lvm']:.3f}, true vector "
+            f"decoded {tc[TRUTH]:.3f}; ratio LVM / baseline"
+        )
+        ceiling = mt[TRUTH]["text_cosine"]
+        if not (ceiling.low > 0 and np.isfinite(est.value)):
+            put(
+                nm(
+                    cid,
+                    f"{b}'s own round trip of the true vectors, {_fmt(ceiling)}, is not distinguishable from 0: "
+                    f"a ratio to it means nothing ({line})",
+                )
+            )
+        else:
+            put(m(cid, est, line))
     text = diagnostics_text(diagnostics)
-    for cid, est in crit.items():
-        if est is not None and cid != "2.3.shared_articles" and policy[cid].judge(est) == FAIL:
-            msg[cid] = f"{msg[cid]}. {text}"
-    return crit, msg, not_requested
+    out = {}
+    for cid in CRITERIA:
+        c = crit[cid]
+        if c.is_measured and cid != "2.3.shared_articles" and c.judged(policy).status == FAIL:
+            c = c.with_reason(text)
+        out[cid] = c
+    return out
 
 
 def _measured_14(base14: dict[str, Any] | None, backend: str) -> str:

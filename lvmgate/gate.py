@@ -1,19 +1,18 @@
-"""Judging criteria against the policy and turning criteria into a phase decision.
+"""Turning judged criteria into a phase decision, one line of explanation and the phaseN.json body.
 
-A criterion result carries the value with its interval, the threshold as written, the status
-(pass / warn / fail / skip) and the plan's fail action. A phase is STOP when any criterion fails,
-WARN when any warns (or is skipped), GO otherwise.
+A phase is STOP when any criterion fails (or warns, under --strict), WARN when any warns or was not
+measured (or, under --strict, STOP then too), GO otherwise. Not-applicable criteria do not move the
+decision; they are listed. The Criterion contract itself lives in lvmgate.criteria.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from lvmgate.policy import FAIL, PASS, SKIP, WARN, Policy
-from lvmgate.results import Estimate, Result
+from lvmgate.criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, PASS, WARN, Criterion
+from lvmgate.policy import Policy
+from lvmgate.results import Estimate
 
 GO, WARN_DECISION, STOP = "GO", "WARN", "STOP"
 
@@ -26,130 +25,53 @@ NEXT_ON_GO = {
 }
 
 
-@dataclass(frozen=True)
-class CriterionResult(Result):
-    id: str
-    title: str
-    value: float
-    low: float
-    high: float
-    n: int
-    threshold: str
-    status: str
-    message: str = ""
-    fail_action: str = ""
-
-    @property
-    def phase(self) -> int | None:
-        """The plan section's phase; the final success criteria (`final.*`) belong to phase 4."""
-        head = self.id.split(".", 1)[0]
-        if head == "final":
-            return 4
-        return int(head) if head.isdigit() else None
-
-    def value_text(self, digits: int = 3) -> str:
-        """'0.42 [0.41, 0.43]' or '0.42' when there is no interval."""
-
-        def f(x: float) -> str:
-            return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:,.0f}"
-
-        def nan(x: float | None) -> bool:
-            return x is None or (isinstance(x, float) and math.isnan(x))
-
-        if self.status == SKIP:
-            return "skipped"
-        if nan(self.value):
-            return "n/a"
-        if nan(self.low) or nan(self.high):
-            return f(self.value)
-        if self.low == self.high == self.value or self.low is None:
-            return f(self.value)
-        return f"{f(self.value)} [{f(self.low)}, {f(self.high)}]"
-
-
 def judge(
-    policy: Policy, criterion_id: str, estimate: Estimate | float | bool, message: str = ""
-) -> CriterionResult:
-    """Judge one value against the policy's threshold for `criterion_id`."""
-    t = policy[criterion_id]
-    title = t.title + (f" ({criterion_id.split('[', 1)[1].rstrip(']')})" if "[" in criterion_id else "")
-    if isinstance(estimate, bool):
-        estimate = Estimate.exact(float(estimate), 1)
-    if not isinstance(estimate, Estimate):
-        estimate = Estimate.exact(float(estimate), 1)
-    status = t.judge(estimate)
-    return CriterionResult(
-        id=criterion_id,
-        title=title,
-        value=float(estimate.value),
-        low=float(estimate.low),
-        high=float(estimate.high),
-        n=int(estimate.n),
-        threshold=t.describe(),
-        status=status,
-        message=message,
-        fail_action=t.fail_action,
-    )
+    policy: Policy, criterion_id: str, estimate: Estimate | float | bool, reason: str = ""
+) -> Criterion:
+    """Judge one measured value against the policy's threshold for `criterion_id` (notebooks, tools)."""
+    return Criterion.measured(criterion_id, estimate, reason).judged(policy)
 
 
-def skipped(policy: Policy | None, criterion_id: str, reason: str) -> CriterionResult:
-    title = threshold = ""
-    if policy is not None and criterion_id.split("[", 1)[0] in policy.thresholds:
-        t = policy[criterion_id]
-        title, threshold = t.title, t.describe()
-        if "[" in criterion_id:
-            title += f" ({criterion_id.split('[', 1)[1].rstrip(']')})"
-    nan = float("nan")
-    return CriterionResult(criterion_id, title, nan, nan, nan, 0, threshold, SKIP, reason)
-
-
-def decide(results: Iterable[CriterionResult], *, strict: bool = False) -> str:
-    """STOP if any criterion failed (or warned, when strict); WARN if any warned or was skipped."""
+def decide(results: Iterable[Criterion], *, strict: bool = False) -> str:
+    """STOP if any criterion failed (or warned / was not measured, when strict); WARN if any warned or
+    was not measured; GO otherwise."""
     statuses = {r.status for r in results}
-    if FAIL in statuses or (strict and WARN in statuses):
+    if FAIL in statuses or (strict and statuses & {WARN, NOT_MEASURED}):
         return STOP
-    if WARN in statuses or SKIP in statuses:
+    if statuses & {WARN, NOT_MEASURED}:
         return WARN_DECISION
     return GO
 
 
-def explain(r: CriterionResult) -> str:
+def explain(r: Criterion) -> str:
     """One line for test output and reports."""
     verdict = {
         PASS: "pass",
         WARN: "WARN (undecided or in the warn band)",
         FAIL: "FAIL -> STOP",
-        SKIP: "skipped",
+        NOT_MEASURED: "NOT MEASURED (never a pass: the phase is at best WARN)",
+        NOT_APPLICABLE: "not applicable to this input",
     }
+    if r.status in (NOT_MEASURED, NOT_APPLICABLE):
+        return f"{r.id}: {verdict[r.status]}: {r.reason}"
     line = f"{r.id}: {r.value_text()} vs {r.threshold}: {verdict[r.status]}"
     if r.status in (FAIL, WARN) and r.fail_action:
         line += f". Action: {r.fail_action}"
-    if r.message:
-        line += f". {r.message}"
+    if r.reason:
+        line += f". {r.reason}"
     return line
 
 
-def phase_summary(phase: int, results: list[CriterionResult], *, strict: bool = False, **extra: Any) -> dict:
-    """The phaseN.json body (contract in DESIGN.md): phase, decision, criteria, plus provenance."""
+def phase_summary(phase: int, results: list[Criterion], *, strict: bool = False, **extra: Any) -> dict:
+    """The phaseN.json body (contract in DESIGN.md): phase, decision, criteria, plus what was not
+    measured or does not apply (by id, with the reason) and provenance."""
     decision = decide(results, strict=strict)
     return {
         "phase": phase,
         "decision": decision,
         "strict": strict,
-        "criteria": [
-            {
-                "id": r.id,
-                "title": r.title,
-                "value": r.value,
-                "low": r.low,
-                "high": r.high,
-                "n": r.n,
-                "threshold": r.threshold,
-                "status": r.status,
-                "message": r.message,
-                "fail_action": r.fail_action,
-            }
-            for r in results
-        ],
+        "criteria": [r.row() for r in results],
+        "not_measured": {r.id: r.reason for r in results if r.status == NOT_MEASURED},
+        "not_applicable": {r.id: r.reason for r in results if r.status == NOT_APPLICABLE},
         **extra,
     }

@@ -20,16 +20,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lvmgate.criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, PASS, SKIP, WARN
 from lvmgate.errors import InputError
 from lvmgate.results import Estimate, Result
 
-PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+__all__ = ["FAIL", "NOT_APPLICABLE", "NOT_MEASURED", "PASS", "SKIP", "WARN"]
 _OPS = (">=", ">", "<=", "<", "between")
 
 
@@ -45,6 +47,8 @@ class Threshold(Result):
     unit: str = ""
     title: str = ""
     fail_action: str = ""
+    variants: tuple[str, ...] = ()  # ids judged with this threshold: 'id[variant]' (backends, groupings)
+    plan: bool = True  # the plan names this criterion (False: a check beyond the plan)
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
@@ -61,6 +65,25 @@ class Threshold(Result):
             worse = {">=": "<", ">": "<=", "<=": ">", "<": ">="}[self.op]
             text += f" (STOP {worse} {self.fail_at:g}{self.unit})"
         return text
+
+    def lines(self) -> tuple[float, ...]:
+        """The values where the verdict changes (pass line, fail line, upper bound)."""
+        out = [self.pass_at]
+        if self.fail_at is not None and self.fail_at != self.pass_at:
+            out.append(self.fail_at)
+        if self.upper is not None:
+            out.append(self.upper)
+        return tuple(out)
+
+    def units_to_decide(self, est: Estimate) -> float:
+        """About how many units (the estimate's n) would make an interval like this one decide, with
+        the interval's half-width shrinking as 1/sqrt(n); inf when the value sits on a line."""
+        half = (est.high - est.low) / 2.0
+        inside = [x for x in self.lines() if est.low <= x <= est.high] or list(self.lines())
+        gap = min(abs(est.value - x) for x in inside)
+        if gap <= 0 or math.isnan(half):
+            return float("inf")
+        return max(float(est.n), est.n * (half / gap) ** 2)
 
     def judge(self, est: Estimate | float) -> str:
         """pass / warn / fail for an estimate (see module docstring)."""
@@ -87,7 +110,7 @@ def _t(id: str, op: str, pass_at: float, fail_at: float | None = None, **kw: Any
     return Threshold(id, op, pass_at, fail_at, **kw)
 
 
-DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
+_THRESHOLDS: tuple[Threshold, ...] = (
     # -- 1.1 sequential coherence --------------------------------------------------------------
     _t(
         "1.1.mean_similarity",
@@ -144,6 +167,16 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
         unit="%",
         title="Zero or NaN vector rows",
         fail_action="Failed embedding batches stored as zero/NaN vectors: re-embed those rows",
+    ),
+    _t(
+        "1.1.duplicate_chunks_pct",
+        "<=",
+        1.0,
+        5.0,
+        unit="%",
+        title="Rows whose text or vector repeats an earlier row (inside or across articles)",
+        fail_action="Chunks were ingested twice or the chunker repeats itself: duplicates inflate coherence and "
+        "teach copy-last; deduplicate before training",
     ),
     # -- 1.2 TMD distribution ------------------------------------------------------------------
     _t(
@@ -282,6 +315,16 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
         fail_action="Re-run prepare: the dataset changed since",
     ),
     _t("2.1.train_windows", ">=", 1, title="Training windows"),
+    _t(
+        "2.1.dropped_windows_pct",
+        "<=",
+        1.0,
+        5.0,
+        unit="%",
+        title="Candidate windows prepare dropped (invalid, repeated or duplicate vectors)",
+        fail_action="Preparation hid a data problem by dropping windows: see the counts by reason, fix the bank "
+        "(duplicate chunks, invalid vectors) and prepare again",
+    ),
     # -- 2.2 training --------------------------------------------------------------------------
     _t(
         "2.2.nonfinite_loss",
@@ -614,6 +657,80 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
             ("train_windows", ">=", 1, "Training windows", "Nothing to train on"),
         )
     ),
+    _t(
+        "4.1.dropped_windows_pct",
+        "<=",
+        1.0,
+        5.0,
+        unit="%",
+        title="Candidate windows prepare dropped (production set)",
+        fail_action="Preparation dropped windows: fix the bank (duplicates, invalid vectors) and prepare again",
+    ),
+    # -- 4.2 large production model (the run itself is GPU work: this reads its checkpoint and log) ----
+    Threshold(
+        "4.2.d_model",
+        "between",
+        768.0,
+        upper=768.0,
+        title="Model width of the checkpoint (plan --d-model 768)",
+        fail_action="Not the plan's production model: train with --model-size large --d-model 768",
+    ),
+    _t(
+        "4.2.n_layers",
+        ">=",
+        24,
+        title="Layers of the checkpoint (plan --n-layers 24)",
+        fail_action="Not the plan's production model: train with --model-size large --n-layers 24",
+    ),
+    _t(
+        "4.2.epochs",
+        ">=",
+        10,
+        title="Epochs completed (plan --epochs 10)",
+        fail_action="The run did not complete the plan's 10 epochs: resume it (lvmgate train resumes)",
+    ),
+    _t(
+        "4.2.mixed_precision",
+        ">=",
+        1,
+        title="Trained with mixed precision (plan --mixed-precision)",
+        fail_action="Train with --mixed-precision (bf16 autocast)",
+    ),
+    _t(
+        "4.2.gradient_checkpointing",
+        ">=",
+        1,
+        title="Trained with gradient checkpointing (plan --gradient-checkpointing)",
+        fail_action="Train with --gradient-checkpointing",
+    ),
+    _t(
+        "4.2.best3_retention",
+        ">=",
+        1,
+        title="The 3 best checkpoints by validation loss are kept, each one the log recorded",
+        fail_action="Checkpointing strategy not followed: keep the best 3 by validation loss (--keep-best 3)",
+    ),
+    _t(
+        "4.2.final_checkpoint",
+        ">=",
+        1,
+        title="Final checkpoint saved after the last epoch and recorded in the log",
+        fail_action="No final checkpoint: the run did not finish, or its file was replaced",
+    ),
+    _t(
+        "4.2.checkpoint_unrecorded",
+        "<=",
+        0,
+        title="--lvm-model's weights are not a checkpoint the training log recorded",
+        fail_action="The model file is not one the production run saved and verified",
+    ),
+    _t(
+        "4.2.nonfinite_loss",
+        "<=",
+        0,
+        title="NaN/Inf loss or gradient events in the production run",
+        fail_action="NaN/Inf in loss: gradient explosion, lower the learning rate",
+    ),
     # -- 4.3 production ------------------------------------------------------------------------
     _t(
         "4.3.recall_at_10",
@@ -746,6 +863,81 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
     ),
 )
 
+# criteria judged once per backend / grouping with one threshold: 'id[variant]'
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "1.4.bleu4": ("jxe", "ielab"),
+    "1.4.cosine": ("jxe", "ielab", "nearest"),
+    "2.3.bleu4_vs_vec2text": ("jxe", "ielab"),
+    "2.3.cosine_vs_vec2text": ("jxe", "ielab"),
+    "2.3.bleu4_margin_copy_last": ("nearest", "jxe", "ielab"),
+    "2.3.bleu4_margin_context_mean": ("nearest", "jxe", "ielab"),
+    "3.3.compared_groups": ("domain", "length", "position", "entities", "decoder"),
+}
+# checks beyond the plan (everything else is a criterion the plan names)
+BEYOND_PLAN = frozenset(
+    {
+        "1.1.lift_over_random",
+        "1.1.order_margin",
+        "1.1.order_integrity_pct",
+        "1.1.invalid_vectors_pct",
+        "1.1.duplicate_chunks_pct",
+        *(
+            f"{s}.{n}"
+            for s in ("2.1", "4.1")
+            for n in (
+                "repeated_vector_windows",
+                "invalid_vector_windows",
+                "shared_articles",
+                "split_fraction_error",
+                "order_margin",
+                "bank_mismatch",
+                "train_windows",
+                "dropped_windows_pct",
+            )
+        ),
+        "2.2.checkpoint_unrecorded",
+        "2.2.checkpoint_metric_error",
+        "2.2.shared_articles",
+        "2.2.cosine_margin_copy_last",
+        "2.2.cosine_margin_context_mean",
+        "2.2.recall10_margin_copy_last",
+        "2.2.recall10_margin_context_mean",
+        "2.2.next_vs_context_margin",
+        "2.3.shared_articles",
+        "2.3.cosine_margin_copy_last",
+        "2.3.cosine_margin_context_mean",
+        "2.3.bleu4_margin_copy_last",
+        "2.3.bleu4_margin_context_mean",
+        "2.4.top3_retention",
+        "3.1.flagged_pct",
+        "3.2.recall_gain_context_mean",
+        "4.2.checkpoint_unrecorded",
+        "4.2.nonfinite_loss",
+    }
+)
+DEFAULT_THRESHOLDS: tuple[Threshold, ...] = tuple(
+    dataclasses.replace(t, variants=VARIANTS.get(t.id, ()), plan=t.id not in BEYOND_PLAN) for t in _THRESHOLDS
+)
+
+
+def criterion_ids(section: str | None = None) -> tuple[str, ...]:
+    """The registry: every criterion id (variants expanded) in the plan's order, or one section's
+    ('1.1', '2.3', 'final'). Gates parametrize over it, results must match it (tests check both)."""
+    out = []
+    for t in DEFAULT_THRESHOLDS:
+        if section is not None and t.id.rsplit(".", 1)[0] != section:
+            continue
+        out += [f"{t.id}[{v}]" for v in t.variants] if t.variants else [t.id]
+    if section is not None and not out:
+        raise KeyError(f"no criteria in section {section!r}")
+    return tuple(out)
+
+
+def sections() -> tuple[str, ...]:
+    """Plan sections that have criteria, in order ('1.1', ..., '4.4', 'final')."""
+    return tuple(dict.fromkeys(t.id.rsplit(".", 1)[0] for t in DEFAULT_THRESHOLDS))
+
+
 DEFAULT_PARAMS: dict[str, Any] = {
     "seed": 0,
     "confidence": 0.95,
@@ -785,11 +977,35 @@ class Policy(Result):
     source: str = "defaults"
 
     def __getitem__(self, criterion_id: str) -> Threshold:
-        """The threshold of a criterion; 'id[variant]' (e.g. '1.4.cosine[jxe]') uses the id's."""
+        """The threshold of a criterion; 'id[variant]' (e.g. '1.4.cosine[jxe]') uses the id's, and the
+        variant must be one the registry names."""
+        base, _, variant = criterion_id.partition("[")
         try:
-            return self.thresholds[criterion_id.split("[", 1)[0]]
+            t = self.thresholds[base]
         except KeyError:
             raise KeyError(f"no threshold {criterion_id!r} in the policy") from None
+        if variant and variant.rstrip("]") not in t.variants:
+            raise KeyError(f"no criterion {criterion_id!r}: {base} has variants {list(t.variants)}")
+        return t
+
+    def changes(self) -> list[str]:
+        """Every threshold and parameter that differs from the plan's defaults, one line each (for
+        reports: a GO under a lowered policy must say what was lowered)."""
+        base = default_policy()
+        out = []
+        for cid, t in self.thresholds.items():
+            d = base.thresholds.get(cid)
+            if d is not None and (t.op, t.pass_at, t.fail_at, t.upper) != (
+                d.op,
+                d.pass_at,
+                d.fail_at,
+                d.upper,
+            ):
+                out.append(f"{cid}: {d.describe()} -> {t.describe()}")
+        for key, value in self.params.items():
+            if base.params.get(key) != value:
+                out.append(f"param {key}: {base.params.get(key)!r} -> {value!r}")
+        return out
 
     def param(self, name: str) -> Any:
         return self.params[name]

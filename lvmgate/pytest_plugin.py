@@ -11,7 +11,6 @@ plots in its summary.
 from __future__ import annotations
 
 import contextlib
-import html
 import re
 import time
 import warnings
@@ -21,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from lvmgate.artifacts import ARTIFACT_OPTIONS, SOURCES, GateContext, default_artifacts_dir, load_sources
+from lvmgate.criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, WARN, Criterion
 from lvmgate.errors import InputError
-from lvmgate.gate import CriterionResult, decide, explain, judge, phase_summary, skipped
-from lvmgate.policy import FAIL, WARN
+from lvmgate.gate import decide, explain
+from lvmgate.policy import criterion_ids, sections
 
 SESSION_KEY = pytest.StashKey["GateSession"]()
 JUDGED_KEY = pytest.StashKey[bool]()  # set on a test item once it judged a criterion
@@ -59,7 +59,7 @@ class GateSession:
         self.strict = bool(getattr(config.option, "strict", False))
         self.report_dir = Path(opt("--report-dir")) if opt("--report-dir") else None
         self.started = time.time()
-        self.results: dict[int, dict[str, CriterionResult]] = defaultdict(dict)
+        self.results: dict[int, dict[str, Criterion]] = defaultdict(dict)
         self.errors: dict[int, list[str]] = defaultdict(list)  # gate tests that broke before judging
         self.deselected: dict[int, int] = defaultdict(int)  # gate tests left out (-k, -m): no GO then
         self._policy_path = opt("--policy")
@@ -92,13 +92,13 @@ class GateSession:
             )
         return self._ctx
 
-    def record(self, result: CriterionResult) -> None:
+    def record(self, result: Criterion) -> None:
         self.results[result.phase or 0][result.id] = result
 
     def phases(self) -> list[int]:
         return sorted({p for p in self.results if p} | {p for p in self.errors if p})
 
-    def criteria(self, phase: int) -> list[CriterionResult]:
+    def criteria(self, phase: int) -> list[Criterion]:
         """In the plan's order (the policy's), then any others by id."""
         order = {cid: i for i, cid in enumerate(self.policy.thresholds)}
         return sorted(
@@ -106,12 +106,21 @@ class GateSession:
             key=lambda r: (order.get(r.id.split("[", 1)[0], len(order)), _id_key(r.id)),
         )
 
+    def unjudged(self, phase: int) -> list[str]:
+        """Registry ids of this phase that no gate test judged in this run (deselected, or a partial
+        run of the phase's files): the phase cannot be GO without them."""
+        judged = self.results[phase]
+        ids = [cid for s in sections() for cid in criterion_ids(s) if _phase_of(cid) == phase]
+        return [cid for cid in ids if cid not in judged]
+
     def decision(self, phase: int) -> str:
         """STOP on any failure or broken gate test; a partial run is at best WARN."""
         if self.errors[phase]:
             return "STOP"
         decision = decide(self.criteria(phase), strict=self.strict)
-        return "WARN" if decision == "GO" and self.deselected[phase] else decision
+        if decision == "GO" and (self.deselected[phase] or self.unjudged(phase)):
+            return "STOP" if self.strict else "WARN"
+        return decision
 
     def artifacts_for(self, phase: int) -> dict[str, dict]:
         if self._ctx is None:
@@ -121,9 +130,26 @@ class GateSession:
     def findings(self, phase: int) -> list[str]:
         out: list[str] = []
         for name, art in self.artifacts_for(phase).items():
+            if art.get("not_measured"):
+                out.append(f"{name}: not measured ({art['not_measured']}).")
+                continue
             with contextlib.suppress(Exception):  # a finding must never break the report
                 out.extend(SOURCES[name].findings(art.get("result", art)))
+            steps = (art.get("sampling") or {}).get("steps") or []
+            if len(steps) > 1:
+                out.append(
+                    f"{name}: sampled sequentially until decided: "
+                    + " -> ".join(
+                        f"{st['articles']:,} articles ({len(st['undecided'])} undecided)" for st in steps
+                    )
+                    + "."
+                )
         return out
+
+
+def _phase_of(cid: str) -> int | None:
+    head = cid.split(".", 1)[0]
+    return 4 if head == "final" else int(head) if head.isdigit() else None
 
 
 def _id_key(cid: str) -> list:
@@ -167,24 +193,26 @@ class Gate:
     def policy(self):
         return self._session.policy
 
-    def check(self, criterion_id: str, value, message: str = "") -> CriterionResult:
-        result = judge(self.policy, criterion_id, value, message)
+    def check(self, criterion: Criterion | str, value=None, reason: str = "") -> Criterion:
+        """Judge a Criterion (from an artifact's `criterion(id)`; or an id and a measured value),
+        record it, and pass, warn, fail or skip the test by its state. Not measured is a skip that
+        makes the phase at best WARN (a failure under --strict); not applicable is a plain skip.
+        Both are recorded and reported: nothing is dropped."""
+        if not isinstance(criterion, Criterion):
+            criterion = Criterion.measured(criterion, value, reason)
+        result = criterion.judged(self.policy)
         self._session.record(result)
         if self._node is not None:
             self._node.stash[JUDGED_KEY] = True
         line = explain(result)
-        if result.status == FAIL or (result.status == WARN and self._session.strict):
+        strict = self._session.strict
+        if result.status == FAIL or (result.status in (WARN, NOT_MEASURED) and strict):
             pytest.fail(line, pytrace=False)
         if result.status == WARN:
             warnings.warn(GateWarning(line), stacklevel=2)
+        if result.status in (NOT_MEASURED, NOT_APPLICABLE):
+            pytest.skip(line)
         return result
-
-    def skip(self, criterion_id: str, reason: str, *, record: bool = True) -> None:
-        """Skip a criterion. Recorded skips make the phase WARN (something asked for was not
-        measured); `record=False` is for criteria that do not apply to this run at all."""
-        if record:
-            self._session.record(skipped(self.policy, criterion_id, reason))
-        pytest.skip(f"{criterion_id}: {reason}")
 
 
 @pytest.fixture
@@ -220,16 +248,13 @@ def lvm(request: pytest.FixtureRequest) -> GateContext:
 
 
 def artifact_fixture(source):
-    """A session fixture named after an artifact source (see lvmgate.artifacts.Source): the artifact's
-    result as a View (Estimates for intervals), the whole artifact, or None without `needs`."""
+    """A session fixture named after an artifact source (see lvmgate.artifacts.Source): the artifact
+    as an ArtifactView; `.criterion(id)` gives the Criterion a gate judges."""
 
     @pytest.fixture(scope="session", name=source.name)
     def _fixture(lvm: GateContext):
-        if source.needs and not lvm.options.get(source.needs):
-            return None
         with input_guard():
-            art = lvm.artifact(source.name)
-        return art if source.whole or "result" not in art else art.result
+            return lvm.artifact(source.name)
 
     _fixture.__doc__ = f"Artifact {source.name!r} (phase {source.phase})."
     return _fixture
@@ -246,61 +271,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     write_reports(gs)
 
 
-def write_reports(gs: GateSession) -> None:
-    from lvmgate.io import write_json
-    from lvmgate.report.markdown import render_phase_report, write_phase_report
+def phase_runs(gs: GateSession) -> list:
+    """One lvmgate.report.phase.PhaseRun per phase judged in this session."""
+    from lvmgate.io import redact_url
+    from lvmgate.report.phase import PhaseRun
 
-    duration = time.time() - gs.started
     ctx = gs._ctx
-    for phase in gs.phases():
-        criteria = gs.criteria(phase)
-        decision = gs.decision(phase)
-        arts = gs.artifacts_for(phase)
-        provenance = {n: a.get("provenance") for n, a in arts.items()}
-        summary = phase_summary(
-            phase,
-            criteria,
+    return [
+        PhaseRun(
+            phase=phase,
+            decision=gs.decision(phase),
+            criteria=gs.criteria(phase),
             strict=gs.strict,
-            dataset=ctx.dataset if ctx else None,
-            store=_safe(ctx.store_url) if ctx else None,
-            policy_digest=gs.policy.digest,
-            duration_s=round(duration, 3),
-            artifacts=provenance,
             findings=gs.findings(phase),
-            errors=gs.errors[phase],
+            errors=list(gs.errors[phase]),
+            unjudged=gs.unjudged(phase),
             deselected=gs.deselected[phase],
-        )
-        summary["decision"] = decision
-        write_json(gs.report_dir / f"phase{phase}.json", summary)
-        text = render_phase_report(
-            phase,
-            decision,
-            criteria,
-            findings=gs.findings(phase)
-            + [f"ERROR (no verdict): {e}" for e in gs.errors[phase]]
-            + (
-                [f"Partial run: {gs.deselected[phase]} gate tests deselected"] if gs.deselected[phase] else []
-            ),
-            data=_data_line(arts, ctx),
-            duration_s=duration,
-            store=_safe(ctx.store_url) if ctx and ctx.store_url else "",
+            artifacts=gs.artifacts_for(phase),
+            plots={n: SOURCES[n].plots for n in gs.artifacts_for(phase)},
             policy_digest=gs.policy.digest,
+            policy_changes=gs.policy.changes(),
+            dataset=ctx.dataset if ctx else None,
+            store=redact_url(ctx.store_url) if ctx else None,
+            duration_s=time.time() - gs.started,
         )
-        write_phase_report(gs.report_dir / f"phase_{phase}_report.md", text)
+        for phase in gs.phases()
+    ]
 
 
-def _safe(url: str | None) -> str | None:
-    from lvmgate.validation import _safe_url
+def write_reports(gs: GateSession) -> None:
+    from lvmgate.report.phase import write_phase_reports
 
-    return _safe_url(url) if url else url
-
-
-def _data_line(arts: dict[str, dict], ctx: GateContext | None) -> str:
-    for art in arts.values():
-        r = art.get("result", {})
-        if "n_articles" in r and ("n_chunks" in r):
-            return f"{r['n_articles']:,} articles, {r['n_chunks']:,} chunks ({ctx.dataset if ctx else ''})"
-    return ctx.dataset if ctx and ctx.dataset else "n/a"
+    for run in phase_runs(gs):
+        write_phase_reports(run, gs.report_dir)
 
 
 # -- pytest-html ---------------------------------------------------------------------------------
@@ -314,56 +317,6 @@ def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
     gs: GateSession | None = session.config.stash.get(SESSION_KEY, None)
     if gs is None or not gs.phases():
         return
-    prefix.append(gate_tables_html(gs))
+    from lvmgate.report.phase import gate_tables_html
 
-
-def gate_tables_html(gs: GateSession) -> str:
-    from lvmgate.report.plots import PLOTS, data_uri
-
-    colors = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "skip": "#57606a"}
-    parts = ["<div class='lvmgate'>"]
-    for phase in gs.phases():
-        criteria = gs.criteria(phase)
-        decision = gs.decision(phase)
-        dcolor = {"GO": colors["pass"], "WARN": colors["warn"], "STOP": colors["fail"]}[decision]
-        parts.append(f"<h2>Phase {phase}: <span style='color:{dcolor}'>{decision}</span></h2>")
-        parts.append(
-            "<table class='lvmgate-gates' style='border-collapse:collapse'><tr>"
-            + "".join(
-                f"<th style='text-align:left;padding:2px 8px'>{h}</th>"
-                for h in ("criterion", "threshold", "value [95% CI]", "status", "action")
-            )
-            + "</tr>"
-        )
-        for c in criteria:
-            cells = (
-                f"<code>{html.escape(c.id)}</code> {html.escape(c.title)}",
-                html.escape(c.threshold),
-                html.escape(c.value_text()),
-                f"<b style='color:{colors[c.status]}'>{c.status.upper()}</b>",
-                html.escape(c.fail_action if c.status in ("fail", "warn") else c.message),
-            )
-            parts.append("<tr>" + "".join(f"<td style='padding:2px 8px'>{x}</td>" for x in cells) + "</tr>")
-        parts.append("</table>")
-        findings = gs.findings(phase)
-        if findings:
-            parts.append(
-                "<h3>Key findings</h3><ul>"
-                + "".join(f"<li>{html.escape(f)}</li>" for f in findings)
-                + "</ul>"
-            )
-        for name, art in gs.artifacts_for(phase).items():
-            result = art.get("result", art)
-            for key in SOURCES[name].plots:
-                for title, fn in PLOTS.get(key, []):
-                    try:
-                        uri = data_uri(fn(result))
-                    except Exception as exc:  # a broken plot must not hide the verdict
-                        parts.append(f"<p>plot {html.escape(title)} failed: {html.escape(str(exc))}</p>")
-                        continue
-                    parts.append(
-                        f"<figure style='display:inline-block;margin:4px'><img alt='{html.escape(title)}' "
-                        f"src='{uri}'/><figcaption>{html.escape(title)}</figcaption></figure>"
-                    )
-    parts.append("</div>")
-    return "".join(parts)
+    prefix.append(gate_tables_html(phase_runs(gs)))

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from lvmgate.criteria import Criterion, from_values
 from lvmgate.errors import InputError
 from lvmgate.io import file_sha256, read_json, write_json
 from lvmgate.results import Estimate, Result
@@ -230,17 +231,17 @@ class ProductionData(Result):
     n_windows: dict[str, int]
     n_articles: dict[str, int]
     checks: dict[str, Any]  # lvmgate.metrics.sequence_checks.SequenceChecks
-    check_criteria: dict[str, Estimate]  # the 2.1 ids
+    check_criteria: list[Criterion]  # the 2.1 checks, as 4.1 ids
 
     _hidden_fields = ("checks",)
 
-    def criteria(self) -> dict[str, Estimate]:
-        """4.1 criterion id -> value: augmentation, validation share, then the 2.1 checks as 4.1.*."""
+    def criteria(self) -> list[Criterion]:
+        """4.1: augmentation, validation share, then the 2.1 checks as 4.1.* (lvmgate.metrics.sequence_checks)."""
         ex = Estimate.exact
         aug = self.augment
         on = bool(aug.get("enabled"))
         n = sum(self.n_windows.values())
-        out = {
+        values = {
             "4.1.augment_enabled": ex(float(on), 1),
             "4.1.augment_mask_frac": ex(float(aug.get("mask_frac", 0.0)) if on else 0.0, 1),
             "4.1.augment_noise_sigma": ex(float(aug.get("noise_sigma", 0.0)) if on else 0.0, 1),
@@ -249,9 +250,10 @@ class ProductionData(Result):
             ),
             "4.1.val_fraction": ex(self.val_fraction, n),
         }
-        for cid, value in self.check_criteria.items():
-            out["4.1." + cid.split(".", 2)[2]] = value
-        return out
+        msgs = self.messages()
+        own = from_values(values, msgs)
+        checks = [c.with_reason(msgs[c.id]) if c.id in msgs else c for c in self.check_criteria]
+        return own + checks
 
     def messages(self) -> dict[str, str]:
         aug = self.augment
@@ -275,7 +277,6 @@ class ProductionData(Result):
             f"val {self.n_windows.get('val', 0):,} of {sum(self.n_windows.values()):,} windows "
             f"({self.n_articles.get('val', 0):,} articles); requested {self.val_split_requested}"
         )
-        out["4.1.split_fraction_error"] = f"window shares {self.checks.get('split_fractions')}"
         out["4.1.train_windows"] = f"context window {self.context_window}, stride {self.stride}"
         return out
 
@@ -304,7 +305,7 @@ def production_data(
         n_windows=dict(checks.n_windows),
         n_articles=dict(checks.n_articles),
         checks=checks.to_dict(),
-        check_criteria=checks.criteria(),
+        check_criteria=checks.criteria("4.1"),
     )
 
 
@@ -365,20 +366,21 @@ class ProductionBench(Result):
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def criteria(self) -> dict[str, Estimate]:
+    def criteria(self) -> list[Criterion]:
         n = int(self.latency_ms.get("n", 0))
         lat = self.latency_ms.get("p95_ms")
-        return {
+        values = {
             "4.3.recall_at_10": self.recall_at_10,
             "4.3.precision_at_10": self.r_precision,
-            "4.3.latency_ms": Estimate.exact(lat, n) if _finite(lat) else missing("no latency measured"),
+            "4.3.latency_ms": Estimate.exact(lat, n) if _finite(lat) else None,
             "4.3.memory_gb": Estimate.exact(self.memory_bytes / 1e9, 1),
             "4.3.shared_articles": (
-                missing("training articles unknown")
+                None
                 if self.shared_articles is None
                 else Estimate.exact(self.shared_articles, self.n_articles)
             ),
         }
+        return from_values(values, self.messages())
 
     def messages(self) -> dict[str, str]:
         where = f"{self.n_queries:,} held-out windows ({self.split_source}) over the whole bank of {self.bank_rows:,} rows"
@@ -593,8 +595,7 @@ def _nearest_bleu(
 _BLEU_PATHS = (
     ("jxe", ("decoders", "jxe", "metrics", "lvm", "bleu4")),
     ("ielab", ("decoders", "ielab", "metrics", "lvm", "bleu4")),
-    ("nearest", ("decoders", "nearest", "metrics", "lvm", "bleu4")),
-)
+)  # vec2text only: nearest's BLEU is retrieval hit@1, never the final verdict's BLEU
 
 
 def _dig(obj: Any, path: Sequence[str]) -> Any:
@@ -612,15 +613,15 @@ def _as_estimate(value: Any) -> Estimate | None:
     return None
 
 
-def reconstruction_bleu(art: dict[str, Any]) -> tuple[Estimate, str] | None:
-    """(the LVM's BLEU-4, decoder) from a 2.3 comparison artifact: the first decoder of jxe, ielab,
-    nearest that ran (status ok) and scored it, or None."""
+def reconstruction_bleu(art: dict[str, Any]) -> tuple[Estimate, str, Estimate | None] | None:
+    """(the LVM's BLEU-4, decoder, vec2text's own BLEU-4 of the true next vectors) from a 2.3
+    comparison artifact: the first vec2text decoder of jxe, ielab that ran and scored it, or None."""
     for decoder, path in _BLEU_PATHS:
         if _dig(art, ("decoders", decoder, "status")) not in (None, "ok"):
             continue
         est = _as_estimate(_dig(art, path))
         if est is not None:
-            return est, decoder
+            return est, decoder, _as_estimate(_dig(art, ("decoders", decoder, "metrics", "truth", "bleu4")))
     return None
 
 
@@ -628,16 +629,23 @@ def reconstruction_bleu(art: dict[str, Any]) -> tuple[Estimate, str] | None:
 class BleuChoice(Result):
     """The BLEU-4 the final verdict uses and where it came from."""
 
-    value: Estimate
+    value: Estimate | None  # None: not measured
     source: str
     notes: tuple[str, ...] = ()
 
 
-def choose_bleu(
-    model: ModelIdentity, candidates: Sequence[str | os.PathLike], nearest: dict[str, Any] | None
-) -> BleuChoice:
-    """The LVM's BLEU-4 from the first 2.3 comparison artifact among `candidates` that exists and was
-    made for `model`; else the nearest-decoder BLEU-4 of the production benchmark."""
+NO_VEC2TEXT_BLEU = (
+    "the final BLEU-4 is the LVM's prediction decoded by vec2text (jxe / ielab) in plan 2.3's comparison for "
+    "this model, next to vec2text's own baseline; nearest-neighbour decoding is a retrieval check (its BLEU "
+    "is hit@1), not a decoder baseline. Run `lvmgate compare-reconstruction --vec2text-backends jxe,ielab` "
+    "(or gate phase 2) with the vec2text weights (--model-path)"
+)
+
+
+def choose_bleu(model: ModelIdentity, candidates: Sequence[str | os.PathLike]) -> BleuChoice:
+    """The LVM's vec2text BLEU-4 (and vec2text's own, on the same items) from the first 2.3 comparison
+    artifact among `candidates` that exists, was made for `model` and decoded with jxe or ielab; else
+    not measured (`value` None)."""
     notes = []
     for path in candidates:
         p = Path(path)
@@ -657,20 +665,20 @@ def choose_bleu(
             continue
         found = reconstruction_bleu(art)
         if found is None:
-            notes.append(f"{p}: no LVM BLEU-4 found in it")
+            notes.append(
+                f"{p}: vec2text did not decode the LVM's predictions there (nearest only, or weights missing)"
+            )
             continue
-        est, decoder = found
+        est, decoder, baseline = found
+        base = (
+            f"; vec2text's own BLEU-4 on the same items (true next vector decoded): {baseline}"
+            if baseline
+            else ""
+        )
         return BleuChoice(
-            est, f"the LVM decoded by {decoder} in the 2.3 comparison artifact {p}", tuple(notes)
+            est, f"the LVM decoded by {decoder} in the 2.3 comparison artifact {p}{base}", tuple(notes)
         )
-    if nearest and nearest.get("bleu4"):
-        est = Estimate.from_dict(nearest["bleu4"])
-        src = (
-            f"nearest-decoder BLEU-4 of the LVM's predictions on {nearest['n_items']} held-out windows "
-            "(no 2.3 comparison artifact for this model)"
-        )
-        return BleuChoice(est, src, tuple(notes))
-    return BleuChoice(missing("no BLEU-4 measured"), "none", tuple(notes))
+    return BleuChoice(None, "none: " + NO_VEC2TEXT_BLEU, tuple(notes))
 
 
 # -- 4.4 deployment checklist --------------------------------------------------------------------------
@@ -685,8 +693,10 @@ class DeploymentChecklist(Result):
     messages: dict[str, str]
     details: dict[str, Any] = field(default_factory=dict)
 
-    def criteria(self) -> dict[str, Estimate]:
-        return dict(self.values)
+    def criteria(self) -> list[Criterion]:
+        """Every 4.4 box: measured from an artifact made for this model, else not measured (missing,
+        stale or made for another model: the reason says which and what to run)."""
+        return from_values(self.values, self.messages)
 
 
 def _gb(x: float) -> str:
@@ -881,18 +891,17 @@ def deployment_checklist(
 # -- the final verdict ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FinalVerdict(Result):
-    """The plan's "Success Criteria (Final)": production-ready only when all five hold."""
+    """The plan's "Success Criteria (Final)": production-ready only when all five were measured and hold."""
 
     production_ready: bool
-    values: dict[str, Estimate]
-    messages: dict[str, str]
-    statuses: dict[str, str]  # pass / warn / fail per final criterion under the policy
-    failed: tuple[str, ...]  # what did not hold, one line each
+    criteria_: tuple[Criterion, ...]
+    statuses: dict[str, str]  # pass / warn / fail / not_measured per final criterion under the policy
+    failed: tuple[str, ...]  # what did not hold or was not measured, one line each
     bleu_source: str
     statement: str
 
-    def criteria(self) -> dict[str, Estimate]:
-        return dict(self.values)
+    def criteria(self) -> list[Criterion]:
+        return list(self.criteria_)
 
 
 FINAL_ITEMS = {
@@ -905,65 +914,79 @@ FINAL_ITEMS = {
 
 
 def final_verdict(
-    production: dict[str, Estimate],
-    production_messages: dict[str, str],
-    load_values: dict[str, Estimate] | None,
+    production: dict[str, Criterion],
+    load: dict[str, Criterion] | None,
     bleu: BleuChoice,
     policy: Any,
 ) -> FinalVerdict:
-    """Apply the five success criteria (thresholds `final.*` of `policy`) to the 4.3 values, the BLEU-4
-    chosen by `choose_bleu` and the 4.4 load-test values (`LOAD_IDS`); anything not held (not measured included)
-    makes the LVM not production-ready."""
-    from lvmgate.gate import judge
+    """Apply the five success criteria (thresholds `final.*` of `policy`) to the 4.3 criteria, the BLEU-4
+    chosen by `choose_bleu` and the 4.4 load-test criteria (`LOAD_IDS`). Anything that fails or was not
+    measured makes the LVM not production-ready; it is production-ready only when all five pass."""
+    nm = Criterion.not_measured
 
-    recall = production.get("4.3.recall_at_10") or missing()
-    recall_msg = production_messages.get("4.3.recall_at_10", "not measured")
-    held_out = production.get("4.3.shared_articles")
-    if "4.3.recall_at_10" in production and (held_out is None or held_out.value != 0):
-        # unknown (NaN) or shared articles: not a held-out number, so it cannot count
-        recall = missing("not held out")
-        recall_msg = "not a held-out measurement: " + production_messages.get(
-            "4.3.shared_articles", "unknown"
-        )
-    values = {
-        "final.recall_at_10": recall,
-        "final.bleu4": bleu.value,
-        "final.latency_ms": production.get("4.3.latency_ms") or missing(),
-        "final.memory_gb": production.get("4.3.memory_gb") or missing(),
-    }
-    messages = {
-        "final.recall_at_10": recall_msg,
-        "final.bleu4": bleu.source + (f" ({'; '.join(bleu.notes)})" if bleu.notes else ""),
-        "final.latency_ms": production_messages.get("4.3.latency_ms", ""),
-        "final.memory_gb": production_messages.get("4.3.memory_gb", ""),
-    }
-    if load_values is None:
-        values["final.load_test"] = missing("no load test")
-        messages["final.load_test"] = "no load test measured for this model"
+    def carried(final_id: str, source_id: str) -> Criterion:
+        c = production.get(source_id)
+        if c is None:
+            return nm(final_id, f"{source_id} was not measured")
+        if not c.is_measured:
+            return nm(final_id, f"{source_id} not measured: {c.reason}")
+        return Criterion.measured(final_id, c.value, c.reason)
+
+    recall = carried("final.recall_at_10", "4.3.recall_at_10")
+    held = production.get("4.3.shared_articles")
+    if recall.is_measured and (held is None or not held.is_measured or held.value.value != 0):
+        # unknown or shared articles: not a held-out number, so it cannot count
+        why = held.reason if held is not None else "unknown"
+        recall = nm("final.recall_at_10", f"not a held-out measurement: {why}")
+    crit = [recall]
+    source = bleu.source + (f" ({'; '.join(bleu.notes)})" if bleu.notes else "")
+    crit.append(
+        Criterion.measured("final.bleu4", bleu.value, source)
+        if bleu.value is not None
+        else nm("final.bleu4", source)
+    )
+    crit += [carried("final.latency_ms", "4.3.latency_ms"), carried("final.memory_gb", "4.3.memory_gb")]
+    if load is None:
+        crit.append(nm("final.load_test", "no load test measured for this model (run `lvmgate readiness`)"))
     else:
-        load = {cid: judge(policy, cid, load_values.get(cid) or missing()) for cid in LOAD_IDS}
-        short = [r for r in load.values() if r.status != "pass"]
-        values["final.load_test"] = Estimate.exact(0.0 if short else 1.0, 1)
-        messages["final.load_test"] = (
-            "load-test boxes not passed: "
-            + "; ".join(f"{r.id} {r.value_text()} vs {r.threshold}" for r in short)
-            if short
-            else "; ".join(f"{r.id} {r.value_text()} vs {r.threshold}" for r in load.values())
-        )
-    statuses, failed, held = {}, [], []
-    for cid in FINAL_IDS:
-        r = judge(policy, cid, values[cid])
-        statuses[cid] = r.status
-        unit = policy[cid].unit
-        if r.status == "pass":
-            held.append(f"{FINAL_ITEMS[cid]} {r.value_text()}{unit} ({r.threshold})")
+        judged = [(load.get(cid) or nm(cid, "missing")).judged(policy) for cid in LOAD_IDS]
+        missing_ = [r for r in judged if not r.is_measured]
+        short = [r for r in judged if r.is_measured and r.status != "pass"]
+        line = "; ".join(f"{r.id} {r.value_text()} vs {r.threshold}" for r in (short or judged))
+        if missing_ and not short:  # a box measured and missed fails the test whatever else is missing
+            crit.append(
+                nm(
+                    "final.load_test",
+                    "load-test boxes not measured: " + "; ".join(f"{r.id} ({r.reason})" for r in missing_),
+                )
+            )
         else:
-            why = "not measured" if math.isnan(r.value) else f"{r.value_text()}{unit} vs {r.threshold}"
-            failed.append(f"{FINAL_ITEMS[cid]} {why}" + (" (undecided)" if r.status == "warn" else ""))
+            crit.append(
+                Criterion.measured(
+                    "final.load_test",
+                    Estimate.exact(0.0 if short else 1.0, 1),
+                    (("load-test boxes not passed: " + line) if short else line)
+                    + ("; not measured: " + ", ".join(r.id for r in missing_) if missing_ else ""),
+                )
+            )
+    statuses, failed, held_lines = {}, [], []
+    for c in crit:
+        r = c.judged(policy)
+        statuses[c.id] = r.status
+        unit = policy[c.id].unit
+        if r.status == "pass":
+            held_lines.append(f"{FINAL_ITEMS[c.id]} {r.value_text()}{unit} ({r.threshold})")
+        elif r.status == "not_measured":
+            failed.append(f"{FINAL_ITEMS[c.id]} not measured")
+        else:
+            failed.append(
+                f"{FINAL_ITEMS[c.id]} {r.value_text()}{unit} vs {r.threshold}"
+                + (" (undecided)" if r.status == "warn" else "")
+            )
     ready = not failed
     if ready:
         statement = (
-            "FINAL VERDICT: production-ready. All five success criteria hold: " + "; ".join(held) + "."
+            "FINAL VERDICT: production-ready. All five success criteria hold: " + "; ".join(held_lines) + "."
         )
     else:
         statement = (
@@ -971,7 +994,7 @@ def final_verdict(
             + "; ".join(failed)
             + "."
         )
-    return FinalVerdict(ready, values, messages, statuses, tuple(failed), bleu.source, statement)
+    return FinalVerdict(ready, tuple(crit), statuses, tuple(failed), bleu.source, statement)
 
 
 # -- lvmgate readiness: measure every 4.4 box ----------------------------------------------------------

@@ -84,12 +84,13 @@ def _version() -> str:
 class Provenance(Result):
     """Where a number came from: enough to reproduce it and to tell whether it is stale."""
 
-    dataset: str
-    store: str
-    fingerprint: str
-    sample_size: int
+    dataset: str | None
+    store: str | None
+    fingerprint: str | None
+    sample_size: int | None  # units sampled (articles, windows, queries); None: not a sample
     seed: int
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # everything else the value depends on
+    tool: str = ""
     policy_digest: str = ""
     lvmgate_version: str = field(default_factory=_version)
     python: str = field(default_factory=platform.python_version)
@@ -101,3 +102,20 @@ class Provenance(Result):
         keys = ("dataset", "fingerprint", "sample_size", "seed", "params", "lvmgate_version")
         mine = self.to_dict()
         return all(mine.get(k) == other.get(k) for k in keys)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        """Read back an artifact's provenance (unknown keys are an error: one shape everywhere)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        extra = set(data) - names
+        if extra:
+            raise ValueError(f"not a Provenance: unknown keys {sorted(extra)}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def brief(self) -> dict[str, Any]:
+        """What a criterion carries of its artifact's provenance (the whole record is in phaseN.json)."""
+        return {
+            k: getattr(self, k)
+            for k in ("tool", "dataset", "fingerprint", "sample_size", "seed", "created_at")
+            if getattr(self, k) not in (None, "")
+        }

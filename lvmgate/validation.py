@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lvmgate.corpus import ArticleIndex
+from lvmgate.criteria import criteria_dict, read_criteria
 from lvmgate.errors import InputError
-from lvmgate.io import read_json, write_json
+from lvmgate.io import read_json, redact_url, write_json
 from lvmgate.policy import Policy, default_policy
 from lvmgate.results import Provenance, Result
 from lvmgate.stores.base import Store
@@ -37,54 +38,58 @@ class Sample:
         return np.arange(self.index.n_rows) if self.rows is None else self.rows
 
 
+SAMPLER = (
+    "permutation-prefix/1"  # samples of one seed are nested: a larger limit keeps the smaller's articles
+)
+
+
 def sample_articles(store: Store, dataset: str, limit: int | None, seed: int) -> Sample:
-    """All articles, or `limit` of them drawn without replacement with `seed` (kept in canonical order)."""
+    """All articles, or the first `limit` of a seeded permutation of them (kept in canonical order).
+    Samples of one seed are nested, so sampling more (sequentially) only adds articles."""
     full = store.articles(dataset)
     if limit is None or limit >= full.n_articles:
         return Sample(full, None, None, seed)
     if limit < 1:
         raise InputError("--limit must be at least 1")
-    chosen = np.random.default_rng(seed).choice(full.n_articles, size=limit, replace=False)
+    chosen = np.sort(np.random.default_rng(seed).permutation(full.n_articles)[:limit])
     index, rows = full.subset(chosen)
     return Sample(index, rows, limit, seed)
 
 
 @dataclass(frozen=True)
 class Artifact(Result):
+    """A phase-1 tool's output: the metric result, its criteria (unjudged) and where it came from."""
+
     tool: str
     provenance: Provenance
     result: Any  # a metric Result (or its dict, when loaded from JSON)
+    criteria: dict[str, Any] = field(default_factory=dict)  # id -> Criterion dict (criteria_dict)
 
     def write(self, path: str | os.PathLike) -> Path:
         return write_json(path, self.to_dict())
+
+
+def _artifact(tool: str, provenance: Provenance, result: Any) -> Artifact:
+    return Artifact(tool, provenance, result, criteria_dict(result.criteria()))
 
 
 def _provenance(store: Store, info, tool: str, limit: int | None, seed: int, policy: Policy) -> Provenance:
     """What an artifact of `tool` computed now from this dataset would record (used to spot stale ones)."""
     n_articles = info.n_articles if limit is None else min(limit, info.n_articles)
     return Provenance(
+        tool=tool,
         dataset=info.name,
-        store=_safe_url(store.url),
+        store=redact_url(store.url),
         fingerprint=info.fingerprint,
         sample_size=n_articles,
         seed=seed,
         params={
             "limit": limit if limit is not None and limit < info.n_articles else None,
+            "sampler": SAMPLER,
             **tool_params(tool, policy),
         },
         policy_digest=policy.digest,
     )
-
-
-def _safe_url(url: str) -> str:
-    """The store URL without a password."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 def tool_params(tool: str, policy: Policy) -> dict:
@@ -140,7 +145,35 @@ def run_coherence(
             dataclasses.replace(w, text_a=texts[w.pos_a], text_b=texts[w.pos_b]) for w in result.worst_pairs
         )
         result = dataclasses.replace(result, worst_pairs=worst)
-    return Artifact("coherence", _provenance(store, info, "coherence", limit, seed, policy), result)
+    result = replace(result, duplicates=_duplicates(store, dataset, sample, params, seed))
+    return _artifact("coherence", _provenance(store, info, "coherence", limit, seed, policy), result)
+
+
+def _duplicates(store: Store, dataset: str, sample: Sample, params: dict, seed: int):
+    """Duplicate texts and vectors among the sampled rows (lvmgate.metrics.duplicates)."""
+    from lvmgate.metrics.duplicates import duplicate_content
+
+    texts: list[str] = []
+    for batch in store.iter_batches(dataset, rows=sample.rows, vectors=False, tmd=False):
+        texts.extend(batch.text or [])
+    vectors = store.vectors(dataset)
+    if sample.rows is not None:
+        vectors = vectors[sample.rows]
+    with np.errstate(invalid="ignore"):
+        norms = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)
+    valid = np.isfinite(norms) & (norms > 0)
+    return duplicate_content(
+        texts,
+        vectors,
+        sample.index.article_of_row(),
+        sample.index.ids,
+        positions=sample.positions,
+        valid=valid,
+        examples=params["worst_pairs"],
+        resamples=params["bootstrap_resamples"],
+        confidence=params["confidence"],
+        seed=seed,
+    )
 
 
 # -- 1.2 -----------------------------------------------------------------------------------------
@@ -174,7 +207,7 @@ def run_tmd(
             raise RuntimeError(
                 f"TMD counts disagree between the store's GROUP BY and the rows: {by_store} != {ours}"
             )
-    return Artifact("tmd", _provenance(store, info, "tmd", limit, seed, policy), result)
+    return _artifact("tmd", _provenance(store, info, "tmd", limit, seed, policy), result)
 
 
 # -- 1.3 -----------------------------------------------------------------------------------------
@@ -204,7 +237,7 @@ def run_boundaries(
         confidence=params["confidence"],
         seed=seed,
     )
-    return Artifact("boundaries", _provenance(store, info, "boundaries", limit, seed, policy), result)
+    return _artifact("boundaries", _provenance(store, info, "boundaries", limit, seed, policy), result)
 
 
 TOOLS: dict[str, Callable[..., Artifact]] = {
@@ -239,3 +272,71 @@ def cached_artifact(
     artifact = TOOLS[tool](store, dataset, limit=limit, seed=seed, policy=policy)
     artifact.write(path)
     return artifact.to_dict(), True
+
+
+def sequential_artifact(
+    tool: str,
+    store: Store,
+    dataset: str,
+    path: str | os.PathLike,
+    *,
+    limit: int | None,
+    seed: int,
+    policy: Policy,
+    recompute: bool = False,
+    growth: int = 2,
+) -> tuple[dict, bool]:
+    """`cached_artifact`, but an undecided criterion (its interval's ends judged differently) never
+    stands while more data exists: the sample grows by `growth` (nested, seeded) until every
+    criterion decides or the dataset is exhausted. Undecided criteria left then say, in their
+    reason, about how much data would decide them; `sampling` in the artifact records the steps."""
+    path = Path(path)
+    total = store.require(dataset).n_articles
+    if not recompute and path.is_file():
+        try:
+            cached = read_json(path)
+            sampling = cached.get("sampling") or {}
+            if "requested" in sampling and sampling["requested"] == limit:
+                expected = _provenance(
+                    store, store.require(dataset), tool, sampling["used_limit"], seed, policy
+                )
+                if cached.get("tool") == tool and expected.matches(cached.get("provenance", {})):
+                    return cached, False
+        except (InputError, TypeError, KeyError):
+            pass
+    steps: list[dict[str, Any]] = []
+    current, any_fresh = limit, False
+    while True:
+        art, fresh = cached_artifact(
+            tool, store, dataset, path, limit=current, seed=seed, policy=policy, recompute=recompute
+        )
+        any_fresh |= fresh
+        criteria = read_criteria(art)
+        undecided = [c for c in criteria.values() if c.undecided(policy)]
+        used = total if current is None else min(current, total)
+        steps.append({"articles": used, "undecided": [c.id for c in undecided]})
+        if not undecided or current is None or current >= total:
+            break
+        current = current * growth
+        if current >= total:
+            current = None
+    for c in undecided:
+        need = policy[c.id].units_to_decide(c.value)
+        unit = "articles"
+        where = f"undecided on all {total:,} articles of the dataset" + (
+            f" (sampled from --limit {limit:,} until the data ran out)" if limit is not None else ""
+        )
+        if need == float("inf"):
+            extra = f"{where}: the value sits on a threshold line, no sample size decides it"
+        else:
+            extra = f"{where}; about {need:,.0f} {unit} would decide it (ingest more batches)"
+        art["criteria"][c.id] = c.with_reason(extra).to_dict()
+    art["sampling"] = {
+        "requested": limit,
+        "used_limit": current,
+        "used_articles": used,
+        "total_articles": total,
+        "steps": steps,
+    }
+    write_json(path, art)
+    return art, any_fresh

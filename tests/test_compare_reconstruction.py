@@ -18,12 +18,13 @@ import torch
 from lvmgate.cli import main as cli
 from lvmgate.compare import CRITERIA, PairedBootstrap, compare_reconstruction
 from lvmgate.errors import InputError
-from lvmgate.gate import decide, judge
+from lvmgate.gate import decide
 from lvmgate.lvm.mamba import LVM, LVMConfig
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import load_policy
 from lvmgate.sequences import SequenceSet
 from lvmgate.stores import EmbeddedStore
+from lvmgate.testing.proof import expect
 from lvmgate.training import TrainConfig, save_checkpoint, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
@@ -91,23 +92,30 @@ def go(work):
 
 
 def statuses(comp, policy=None) -> dict[str, str]:
-    return comp.judged(policy)
+    return {cid: c.status for cid, c in comp.judged(policy).items()}
 
 
 # -- a model that learned the sequence ---------------------------------------------------------------
+@pytest.mark.proves(
+    go=["2.3.shared_articles", "2.3.lvm_cosine", "2.3.cosine_margin_copy_last", "2.3.cosine_margin_context_mean",
+        "2.3.bleu4_margin_copy_last", "2.3.bleu4_margin_context_mean", "2.3.latency_s"]
+)  # fmt: skip
 def test_trained_model_is_go_through_nearest(go, work):
-    st = statuses(go)
-    judged = {k: v for k, v in st.items() if v != "skip"}
-    assert set(judged) == {
+    judged = go.judged()
+    measured = {
         "2.3.shared_articles", "2.3.lvm_cosine", "2.3.cosine_margin_copy_last", "2.3.cosine_margin_context_mean",
         "2.3.bleu4_margin_copy_last[nearest]", "2.3.bleu4_margin_context_mean[nearest]", "2.3.latency_s",
     }  # fmt: skip
-    assert set(judged.values()) == {"pass"}, judged
-    policy = load_policy()
-    results = [judge(policy, k, go.criteria[k], go.messages[k]) for k in judged]
-    assert decide(results) == "GO"
-    # vec2text was not asked for: its criteria are not applicable (not silent failures)
-    assert set(go.not_requested) == {c for c in CRITERIA if "[jxe]" in c or "[ielab]" in c}
+    assert {k for k, c in judged.items() if c.is_measured} == measured
+    for cid in measured:
+        expect(judged, cid, "pass")
+    # vec2text was not asked for: its criteria are not measured, with the reason, so the phase is at
+    # best WARN (the plan's GO point needs them); never dropped, never a pass
+    unmeasured = {c for c in CRITERIA if "[jxe]" in c or "[ielab]" in c}
+    assert {k for k, c in judged.items() if not c.is_measured} == unmeasured
+    assert all("not requested" in judged[k].reason for k in unmeasured)
+    assert decide(judged.values()) == "WARN"
+    assert decide(judged[k] for k in measured) == "GO"
     assert go.decoders["jxe"].status == go.decoders["ielab"].status == "not_requested"
     # the default test set is the model's own test split, checked disjoint from its training articles
     assert go.test_set["split"] == "test" and go.test_set["shared_articles"] == 0
@@ -129,7 +137,7 @@ def test_nearest_never_answers_with_a_context_row_and_bleu_is_sacrebleus(go, wor
     assert go.decoders["nearest"].metrics["lvm"]["bleu4"].value == pytest.approx(ref, abs=1e-9)
     written = json.loads((work / "go.json").read_text())
     assert written["kind"] == "reconstruction_comparison" and written["format"] == "lvmgate.reconstruction/1"
-    assert written["criteria"]["2.3.lvm_cosine"]["low"] >= 0.6
+    assert written["criteria"]["2.3.lvm_cosine"]["value"]["low"] >= 0.6
 
 
 def test_paired_bootstrap_is_paired_and_resamples_articles():
@@ -147,26 +155,28 @@ def test_paired_bootstrap_is_paired_and_resamples_articles():
 
 
 # -- baselines and broken models STOP ---------------------------------------------------------------
+@pytest.mark.proves(stop=["2.3.cosine_margin_copy_last", "2.3.bleu4_margin_copy_last", "2.3.lvm_cosine"])
 def test_copy_last_model_stops_on_the_margins(work):
     comp = compare_reconstruction(work / "models" / "copy.pt", backends="nearest", sample_size=200)
-    st = statuses(comp)
+    judged = comp.judged()
     for cid in ("2.3.cosine_margin_copy_last", "2.3.bleu4_margin_copy_last[nearest]", "2.3.lvm_cosine"):
-        assert st[cid] == "fail", (cid, comp.criteria[cid])
-    assert comp.criteria["2.3.cosine_margin_copy_last"].high == pytest.approx(0.0, abs=1e-5)
+        expect(judged, cid, "fail")
+    assert comp.criteria["2.3.cosine_margin_copy_last"].value.high == pytest.approx(0.0, abs=1e-5)
     assert comp.diagnostics["copy_cosine"] == pytest.approx(1.0, abs=1e-5)
-    msg = comp.messages["2.3.cosine_margin_copy_last"]
+    msg = comp.criteria["2.3.cosine_margin_copy_last"].reason
     assert "Diagnostics" in msg and "cos(prediction, last context vector) = 1.000 (near 1: copying)" in msg
 
 
+@pytest.mark.proves(stop=["2.3.cosine_margin_context_mean", "2.3.bleu4_margin_context_mean"])
 def test_much_worse_model_stops_with_the_plans_diagnostics(work):
     comp = compare_reconstruction(work / "models" / "untrained.pt", backends="nearest", sample_size=200)
-    st = statuses(comp)
-    fails = {k for k, v in st.items() if v == "fail"}
-    assert {
+    judged = comp.judged()
+    for cid in (
         "2.3.lvm_cosine", "2.3.cosine_margin_copy_last", "2.3.cosine_margin_context_mean",
-        "2.3.bleu4_margin_copy_last[nearest]",
-    } <= fails  # fmt: skip
-    msg = comp.messages["2.3.lvm_cosine"]
+        "2.3.bleu4_margin_copy_last[nearest]", "2.3.bleu4_margin_context_mean[nearest]",
+    ):  # fmt: skip
+        expect(judged, cid, "fail")
+    msg = comp.criteria["2.3.lvm_cosine"].reason
     for question in (
         "Is data truly sequential?",
         "Model architecture correct?",
@@ -217,11 +227,12 @@ def test_vec2text_decoders_decode_lvm_baselines_and_truth(work, tiny, tmp_path):
         assert all(m["n_failed"] == 0 and m["latency_per_item_s"] > 0 for m in d.metrics.values())
         assert {"bleu4_vs_vec2text", "cosine_vs_vec2text", "bleu4_margin_copy_last"} <= set(d.comparisons)
         assert all(it["decoded"][name]["truth"]["text"] for it in comp.items)
-    # random models reconstruct nothing: the ratio to a zero ceiling is not judged, and says why
+    # random models reconstruct nothing: the ratio to a zero ceiling is not measured, and says why
     cid = "2.3.bleu4_vs_vec2text[jxe]"
-    if comp.criteria[cid] is None:
-        assert "not distinguishable from 0" in comp.messages[cid]
-    assert "1.4 artifact" in comp.messages[cid] and comp.baseline_1_4["backends"]["jxe"]["bleu4"] is not None
+    if not comp.criteria[cid].is_measured:
+        assert "not distinguishable from 0" in comp.criteria[cid].reason
+    assert "1.4 artifact" in comp.criteria[cid].reason
+    assert comp.baseline_1_4["backends"]["jxe"]["bleu4"] is not None
     assert comp.latency["end_to_end_s"]["jxe"] > comp.latency["lvm_single_query_s"].value
 
 
@@ -230,16 +241,13 @@ def test_missing_weights_are_recorded_never_a_silent_go(work, tmp_path, monkeypa
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
     comp = compare_reconstruction(work / "models" / "go.pt", sample_size=60, model_path=tmp_path / "none")
     assert comp.decoders["jxe"].status == comp.decoders["ielab"].status == "unavailable"
+    judged = comp.judged(load_policy())
     for b in ("jxe", "ielab"):
         cid = f"2.3.bleu4_vs_vec2text[{b}]"
-        assert comp.criteria[cid] is None and "weights not found" in comp.messages[cid]
-    assert not comp.not_requested  # asked for and not measured: recorded skips, so the phase is WARN
-    policy = load_policy()
-    results = [judge(policy, k, v) for k, v in comp.criteria.items() if v is not None]
-    from lvmgate.gate import skipped
-
-    results += [skipped(policy, k, comp.messages[k]) for k, v in comp.criteria.items() if v is None]
-    assert decide(results) == "WARN"
+        c = expect(judged, cid, "not_measured")
+        assert "weights not found" in c.reason
+    # asked for and not measured: the phase is at best WARN, never GO
+    assert decide(judged.values()) == "WARN"
 
 
 # -- test sets -----------------------------------------------------------------------------------------
@@ -301,7 +309,6 @@ def test_cli_writes_the_artifact_and_prints_the_criteria(work, tmp_path, capsys)
     [
         (["--vec2text-backends", "jxe,bogus"], "unknown backend 'bogus'"),
         (["--test-set", "{work}/drift.npz"], "is the training split"),
-        (["--test-set", "{work}/other_test.npz"], "shares"),
         (["--test-set", "{work}/d64_test.npz"], "768-D vectors; the test set's bank (drift64) holds 64-D"),
         (["--test-set", "{work}/nothing.npz"], "no such file"),
         (["--lvm-model", "copy_last"], "pass --test-set"),
@@ -312,3 +319,28 @@ def test_bad_input_is_one_line_and_exit_2(work, tmp_path, capsys, args, error):
     code, _, err = run_cli(capsys, *base, *[a.format(work=work) for a in args])
     assert code == 2 and error in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.proves(stop=["2.3.shared_articles"])
+def test_a_test_set_sharing_training_articles_is_a_stop_naming_them(work, tmp_path, capsys):
+    """A leak is a verdict (STOP with the shared article ids), not an input error."""
+    out = tmp_path / "leak.json"
+    code, stdout, _ = run_cli(
+        capsys, "--lvm-model", str(work / "models" / "go.pt"), "--vec2text-backends", "nearest",
+        "--test-set", str(work / "other_test.npz"), "--output", str(out), "--sample-size", "50", "--no-progress",
+    )  # fmt: skip
+    assert code == 0 and out.is_file()
+    data = json.loads(out.read_text())
+    shared = data["test_set"]["shared_article_ids"]
+    meta = json.loads((work / "drift_meta.json").read_text())
+    trained = set(meta["splits"]["train"]["article_ids"])
+    assert shared and set(shared) <= trained  # the ids are really training articles
+    c = expect(
+        compare_reconstruction(
+            work / "models" / "go.pt", work / "other_test.npz", backends="nearest", sample_size=50
+        ).judged(),
+        "2.3.shared_articles",
+        "fail",
+    )
+    assert shared[0] in c.reason and c.value.value == data["test_set"]["shared_articles"] > 0
+    assert "2.3.shared_articles" in stdout and "FAIL" in stdout

@@ -7,11 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from lvmgate.policy import default_policy
+from lvmgate.policy import criterion_ids
 from lvmgate.stores import EmbeddedStore
 from lvmgate.synth import synthesize
-
-TRAINING_CRITERIA = [c for c in default_policy().thresholds if c.startswith("2.2.")]
+from lvmgate.testing.proof import expect
 
 
 def lvmgate(*args):
@@ -74,35 +73,49 @@ def failing(summary):
     return {c["id"] for c in summary["criteria"] if c["status"] == "fail"}
 
 
+@pytest.mark.proves(go=list(criterion_ids("2.1")))
 def test_clean_prepared_set_passes_2_1_and_phase_waits_for_training(work):
     p, summary = gate(work, "clean", prepare(work, "clean"), "clean")
     by_status = {}
     for c in summary["criteria"]:
         by_status.setdefault(c["status"], set()).add(c["id"])
-    assert {c for c in by_status["pass"]} == {
-        c["id"] for c in summary["criteria"] if c["id"].startswith("2.1.")
-    }
-    assert len(by_status["pass"]) == 10
-    # without --lvm-model the model criteria (2.2-2.4) are recorded as not assessed: WARN, never GO on data
-    assert {c[:4] for c in by_status["skip"]} == {"2.2.", "2.3.", "2.4."}
-    assert {c for c in by_status["skip"] if c.startswith("2.2.")} == set(TRAINING_CRITERIA)
+    assert by_status["pass"] == set(criterion_ids("2.1"))
+    for cid in criterion_ids("2.1"):
+        expect(summary, cid, "pass")
+    # without --lvm-model the model criteria (2.2-2.4) are recorded as not measured: WARN, never GO on data
+    assert by_status["skip"] == {c for s in ("2.2", "2.3", "2.4") for c in criterion_ids(s)}
+    assert set(summary["not_measured"]) == by_status["skip"]
+    assert all("no --lvm-model given" in why for why in summary["not_measured"].values())
     assert p.returncode == 0 and summary["decision"] == "WARN", p.stdout
 
 
+@pytest.mark.proves(stop=["2.1.order_margin"])
 def test_lost_order_is_stop(work):
     p, summary = gate(work, "shuffled_order", prepare(work, "shuffled_order"), "shuffled")
     assert p.returncode == 1 and failing(summary) == {"2.1.order_margin"}
+    expect(summary, "2.1.order_margin", "fail")
 
 
-def test_kept_duplicate_chunks_are_stop(work):
+@pytest.mark.proves(stop=["2.1.repeated_vector_windows", "2.1.dropped_windows_pct"])
+def test_duplicate_chunks_are_stop_whether_kept_or_dropped(work):
     data = prepare(work, "duplicate_chunks", "--keep-repeated")
     p, summary = gate(work, "duplicate_chunks", data, "dups")
     assert p.returncode == 1 and "2.1.repeated_vector_windows" in failing(summary)
+    expect(summary, "2.1.repeated_vector_windows", "fail")
+    # dropped by default: then what was dropped is counted and reported, and it is a STOP too
+    p, summary = gate(work, "duplicate_chunks", prepare(work, "duplicate_chunks"), "dups_dropped")
+    assert p.returncode == 1 and failing(summary) == {"2.1.dropped_windows_pct"}
+    c = expect(summary, "2.1.dropped_windows_pct", "fail")
+    assert "repeated vector (duplicated chunk)" in c["reason"]
+    assert any("Prepare dropped" in f for f in summary["findings"])
+    md = (work / "reports" / "dups_dropped" / "phase_2_report.md").read_text()
+    assert "candidate windows" in md
 
 
 def test_missing_or_tampered_data_is_exit_2(work):
     p = lvmgate("gate", "phase2", "--store", work / "store", "--dataset", "clean", "--report-dir", work / "r")
-    assert p.returncode == 2 and "needs --data" in p.stdout + p.stderr
+    assert p.returncode == 2 and "nothing was measured" in p.stderr and "no --data given" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
     data = prepare(work, "clean")
     with np.load(data) as z:
         arrays = dict(z)

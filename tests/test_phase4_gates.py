@@ -2,13 +2,15 @@
 LVM for seconds, `lvmgate readiness` (real ONNX export, INT8, a real server process on loopback and
 an open-loop load test), then `lvmgate gate phase4` in a subprocess.
 
-The honest run is STOP: a tiny model trained for seconds does not reach Recall@10 > 0.85, and a
-test-sized load test is neither 1000 QPS nor 30 s, so the report says "ship the vec2text baseline
-instead" and lists what failed, while every box the artifacts do meet is ticked with its value.
-With a policy that asks only what this run can give (a modest load test, low quality lines) the
-same artifacts are GO and the verdict is production-ready. A deployment folder with an ONNX file of
-another model, an INT8 report made for another model, a load test whose requests all fail, and a
-weights limit below the model's size is STOP on exactly those boxes.
+The honest run is STOP: a tiny model trained for seconds is not the plan's large model and does not
+reach Recall@10 > 0.85, and a test-sized load test is neither 1000 QPS nor 30 s, so the report says
+"ship the vec2text baseline instead" and lists what failed, while every box the artifacts do meet is
+ticked with its value. With a policy lowered to what this run can give (the report lists every
+lowered threshold) every measured criterion passes except the ranking quality a tiny model does not
+have, and the final BLEU-4 (vec2text decoding this model's predictions) cannot be measured without
+vec2text weights: not production-ready. A
+deployment folder with an ONNX file of another model, an INT8 report made for another model, a load
+test whose requests all fail, and a weights limit below the model's size is STOP on those boxes.
 """
 
 from __future__ import annotations
@@ -30,23 +32,28 @@ from lvmgate.deploy.models import load_lvm
 from lvmgate.deploy.quantize import quantize_report, synthetic_eval
 from lvmgate.deploy.server import running_server
 from lvmgate.lvm.synthetic import drift_corpus
-from lvmgate.policy import default_policy
+from lvmgate.policy import criterion_ids
 from lvmgate.readiness import choose_bleu, model_identity, run_readiness
 from lvmgate.stores import EmbeddedStore
+from lvmgate.testing.proof import expect
 from lvmgate.training import TrainConfig, train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 WINDOW = 5
-PHASE4_IDS = [c for c in default_policy().thresholds if c.startswith(("4.", "final."))]
-# what a test-sized run can give: a 2-second load test at 200 QPS offered, a model trained for seconds
+PHASE4_IDS = [c for s in ("4.1", "4.2", "4.3", "4.4", "final") for c in criterion_ids(s)]
+# what a test-sized run can give: a 2-second load test at 200 QPS offered, a tiny model trained for
+# seconds (4 epochs, no mixed precision or gradient checkpointing on this CPU)
 MODEST = """
 [thresholds]
 "4.4.load_qps" = 100
 "4.4.load_duration_s" = 1
 "4.3.recall_at_10" = 0.05
 "final.recall_at_10" = 0.05
-"4.3.precision_at_10" = { pass = 0.0, op = ">=" }
-"final.bleu4" = 0.05
+"4.2.d_model" = { pass = 96, op = "between", upper = 96 }
+"4.2.n_layers" = 2
+"4.2.epochs" = 4
+"4.2.mixed_precision" = { pass = 0, op = ">=" }
+"4.2.gradient_checkpointing" = { pass = 0, op = ">=" }
 """
 
 
@@ -108,6 +115,7 @@ def criterion(summary, cid: str) -> dict:
     return next(c for c in summary["criteria"] if c["id"] == cid)
 
 
+@pytest.mark.proves(stop=["4.3.recall_at_10", "4.3.precision_at_10", "final.recall_at_10", "final.load_test"])
 def test_a_tiny_model_is_not_production_ready_and_the_report_says_ship_vec2text(world):
     p, summary, report = gate(world, "honest")
     assert p.returncode == 1 and summary["decision"] == "STOP", p.stdout[-3000:]
@@ -116,56 +124,65 @@ def test_a_tiny_model_is_not_production_ready_and_the_report_says_ship_vec2text(
     failed = {c for c, s in st.items() if s == "fail"}
     recall = criterion(summary, "4.3.recall_at_10")
     assert recall["high"] < 0.85, recall  # seconds of training on 5k chunks: far from production
-    assert {
-        "4.3.recall_at_10",
-        "final.recall_at_10",
-        "4.4.load_qps",
-        "4.4.load_duration_s",
-        "final.load_test",
-    } <= failed
+    for cid in ("4.3.recall_at_10", "4.3.precision_at_10", "final.recall_at_10", "final.load_test"):
+        expect(summary, cid, "fail")
+    assert {"4.4.load_qps", "4.4.load_duration_s", "4.2.d_model", "4.2.n_layers", "4.2.epochs"} <= failed
     ticked = [c for c in PHASE4_IDS if c.startswith("4.1.")] + [
+        "4.2.best3_retention", "4.2.final_checkpoint", "4.2.checkpoint_unrecorded", "4.2.nonfinite_loss",
         "4.3.latency_ms", "4.3.memory_gb", "4.3.shared_articles", "4.4.weights_gb", "4.4.onnx_max_abs_diff",
         "4.4.int8_cosine", "4.4.batch_speedup", "4.4.api_failures", "4.4.load_p99_ms", "4.4.load_errors",
         "4.4.monitoring_failures", "final.latency_ms", "final.memory_gb",
     ]  # fmt: skip
-    assert {c: st[c] for c in ticked} == dict.fromkeys(ticked, "pass")
+    for cid in ticked:
+        expect(summary, cid, "pass")
+    expect(summary, "final.bleu4", "not_measured")  # no vec2text weights: never a pass, never nearest
     load = criterion(summary, "4.4.load_qps")
     assert (
         load["value"] == 200
-        and "400 of 400 requests answered 2xx over 2 s at 200 req/s offered" in load["message"]
+        and "400 of 400 requests answered 2xx over 2 s at 200 req/s offered" in load["reason"]
     )
-    assert "hit@10 of the true next chunk" in recall["message"]
+    assert "hit@10 of the true next chunk" in recall["reason"]
     assert "ship the vec2text baseline instead" in report
     verdict = next(f for f in summary["findings"] if f.startswith("FINAL VERDICT"))
     assert "NOT production-ready" in verdict and "Recall@10" in verdict and "Load test (1000 QPS)" in verdict
+    assert "BLEU-4 not measured" in verdict
     assert "`final.load_test` 0 vs >= 1" in report and "`4.4.load_qps` " in report  # what failed, listed
     boxes = {b.item: b for b in checklist(world / "reports" / "honest") if b.phase == 4}
     assert boxes["Full dataset prepared with augmentation"].state == "done"
     assert boxes["Deployment readiness verified"].state == "fail"
 
 
-def test_the_same_artifacts_under_a_modest_policy_are_go_and_production_ready(world):
+@pytest.mark.proves(go=["final.load_test", "final.latency_ms", "final.memory_gb"])
+def test_under_a_lowered_policy_everything_measured_passes_but_ranking_and_bleu_is_not_measured(world):
     p, summary, report = gate(world, "modest", "deploy", "--policy", str(world / "modest.toml"))
-    assert p.returncode == 0 and summary["decision"] == "GO", p.stdout[-3000:]
-    assert set(statuses(summary).values()) == {"pass"}
+    assert p.returncode == 1 and summary["decision"] == "STOP", p.stdout[-3000:]
+    expect(summary, "4.3.precision_at_10", "fail")  # not lowered: a tiny model does not rank well
+    for cid in PHASE4_IDS:
+        if cid not in ("final.bleu4", "4.3.precision_at_10"):
+            expect(summary, cid, "pass")
+    expect(summary, "final.bleu4", "not_measured")
+    assert set(summary["not_measured"]) == {"final.bleu4"}
     assert criterion(summary, "final.load_test")["value"] == 1
-    assert "FINAL VERDICT: production-ready" in report
-    assert "ship the vec2text baseline instead" not in report
-    assert "Ship the LVM" in report  # the plan's GO step for phase 4
-    assert "BLEU-4 for the verdict: nearest-decoder BLEU-4" in report  # no 2.3 artifact for this model
+    # the report says exactly which thresholds were lowered from the plan's
+    changes = summary["policy_changes"]
+    assert len(changes) == 9 and any(c.startswith("4.4.load_qps: >= 1000 -> >= 100") for c in changes)
+    assert "Policy differs from the plan's thresholds" in report and "4.2.n_layers: >= 24 -> >= 2" in report
+    # four of five success criteria hold, BLEU-4 was not measured: not production-ready
+    assert "FINAL VERDICT: production-ready" not in report
+    assert "BLEU-4 not measured" in report and "vec2text" in criterion(summary, "final.bleu4")["reason"]
 
 
-def test_bleu_is_read_from_plan_2_3s_comparison_of_this_model(world):
-    """The real 2.3 artifact (`lvmgate compare-reconstruction`) is found and read; no vec2text weights
-    here, so its LVM BLEU-4 is the nearest decoder's."""
+def test_bleu_is_never_read_from_nearest_decoding(world):
+    """The real 2.3 artifact (`lvmgate compare-reconstruction`) is found and read; without vec2text
+    weights it holds nearest's BLEU only (retrieval hit@1), which the verdict refuses to use."""
     out = world / "artifacts" / "reconstruction_lvm_vs_vec2text.json"
     model = str(world / "models" / "lvm.pt")
     assert cli(["compare-reconstruction", "--lvm-model", model, "--output", str(out), "--no-progress"]) == 0
     art = json.loads(out.read_text())
-    chosen = choose_bleu(model_identity(model), [out], None)
-    assert chosen.value.to_dict() == art["decoders"]["nearest"]["metrics"]["lvm"]["bleu4"]
-    assert "the LVM decoded by nearest in the 2.3 comparison artifact" in chosen.source
-    out.unlink()  # the other gate runs use the benchmark's own nearest-decoder BLEU-4
+    assert art["decoders"]["nearest"]["metrics"]["lvm"]["bleu4"]["value"] > 0
+    chosen = choose_bleu(model_identity(model), [out])
+    assert chosen.value is None and "vec2text did not decode" in chosen.notes[0]
+    out.unlink()
 
 
 def _broken_deployment(world: Path) -> Path:
@@ -205,6 +222,7 @@ def _broken_deployment(world: Path) -> Path:
     return broken
 
 
+@pytest.mark.proves(stop=["4.4.onnx_max_abs_diff", "4.4.weights_gb", "4.4.load_errors"])
 def test_broken_parity_a_stale_artifact_load_errors_and_oversized_weights_are_stop(world):
     _broken_deployment(world)
     policy = world / "tiny_weights.toml"
@@ -213,48 +231,47 @@ def test_broken_parity_a_stale_artifact_load_errors_and_oversized_weights_are_st
     assert p.returncode == 1 and summary["decision"] == "STOP", p.stdout[-3000:]
     failed = {c for c, s in statuses(summary).items() if s == "fail"}
     assert failed == {
+        "4.3.precision_at_10",  # not lowered: a tiny model does not rank well
         "4.4.onnx_max_abs_diff",
-        "4.4.int8_cosine",
         "4.4.load_qps",
-        "4.4.load_p99_ms",
         "4.4.load_errors",
         "4.4.weights_gb",
         "final.load_test",
     }
+    for cid in ("4.4.onnx_max_abs_diff", "4.4.weights_gb", "4.4.load_errors"):
+        expect(summary, cid, "fail")
+    # no request succeeded: there is no latency to judge (not measured), and the test still fails
+    assert "no successful request" in expect(summary, "4.4.load_p99_ms", "not_measured")["reason"]
+    assert "not measured: 4.4.load_p99_ms" in expect(summary, "final.load_test", "fail")["reason"]
     onnx = criterion(summary, "4.4.onnx_max_abs_diff")
-    assert onnx["value"] > 1e-2 and "max |onnxruntime - torch|" in onnx["message"]
-    int8 = criterion(summary, "4.4.int8_cosine")
-    assert int8["value"] is None and "stale" in int8["message"] and "made for model" in int8["message"]
+    assert onnx["value"] > 1e-2 and "max |onnxruntime - torch|" in onnx["reason"]
+    int8 = expect(summary, "4.4.int8_cosine", "not_measured")  # made for another model: never a tick
+    assert int8["value"] is None and "stale" in int8["reason"] and "made for model" in int8["reason"]
     errors = criterion(summary, "4.4.load_errors")
-    assert errors["value"] == 100 and "http_422 100" in errors["message"]
+    assert errors["value"] == 100 and "http_422 100" in errors["reason"]
     assert criterion(summary, "4.4.weights_gb")["value"] > 1e-6
     assert "ship the vec2text baseline instead" in report and "Load test (1000 QPS)" in report
 
 
+@pytest.mark.proves(stop=["4.3.shared_articles"])
 def test_a_benchmark_on_the_training_articles_is_not_held_out(world):
     train_split = str(world / "drift.npz")
     p, summary, _ = gate(world, "leak", "deploy", "--test-set", train_split, "--sample-size", "300")
     assert p.returncode == 1, p.stdout[-3000:]
-    shared = criterion(summary, "4.3.shared_articles")
-    assert (
-        shared["status"] == "fail"
-        and shared["value"] > 0
-        and "in the model's training data" in shared["message"]
-    )
-    recall = criterion(summary, "final.recall_at_10")
-    assert recall["status"] == "fail" and "not a held-out measurement" in recall["message"]
+    shared = expect(summary, "4.3.shared_articles", "fail")
+    assert shared["value"] > 0 and "in the model's training data" in shared["reason"]
+    recall = expect(summary, "final.recall_at_10", "not_measured")  # a number on seen articles never counts
+    assert "not a held-out measurement" in recall["reason"]
 
 
 def test_without_a_model_the_data_is_judged_and_nothing_is_production_ready(world):
     p, summary, report = gate(world, "data_only", model=False)
-    assert p.returncode == 1 and summary["decision"] == "STOP", p.stdout[-3000:]
+    assert p.returncode == 0 and summary["decision"] == "WARN", p.stdout[-3000:]
     st = statuses(summary)
     assert {c for c, s in st.items() if s == "pass"} == {c for c in PHASE4_IDS if c.startswith("4.1.")}
-    assert {c for c, s in st.items() if s == "skip"} == {
-        c for c in PHASE4_IDS if c.startswith(("4.3.", "4.4."))
-    }
-    assert {c for c, s in st.items() if s == "fail"} == {c for c in PHASE4_IDS if c.startswith("final.")}
-    assert "no --lvm-model given: not measured" in criterion(summary, "final.bleu4")["message"]
+    assert {c for c, s in st.items() if s == "skip"} == {c for c in PHASE4_IDS if not c.startswith("4.1.")}
+    assert set(summary["not_measured"]) == {c for c in PHASE4_IDS if not c.startswith("4.1.")}
+    assert "no --lvm-model given" in criterion(summary, "final.bleu4")["reason"]
     assert "ship the vec2text baseline instead" in report  # unmeasured is not production-ready
     p, _, _ = gate(
         world, "bad_model", "deploy", "--lvm-model", str(world / "models" / "missing.pt"), model=False

@@ -13,8 +13,9 @@ import pytest
 
 from lvmgate.corpus import MISSING, ChunkRecord
 from lvmgate.errors import InputError, StoreError
+from lvmgate.io import redact_url
 from lvmgate.stores import open_store
-from lvmgate.stores.postgres import TMD_SQL, PostgresStore, redact_url, split_url
+from lvmgate.stores.postgres import TMD_SQL, PostgresStore, split_url
 from lvmgate.testing.pg import pg_db_url, pg_url, server_has_pgvector, with_database  # noqa: F401
 
 pytestmark = pytest.mark.postgres

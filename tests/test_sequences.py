@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lvmgate.corpus import ArticleIndex
 from lvmgate.errors import InputError
 from lvmgate.metrics.sequence_checks import check_sequences
-from lvmgate.results import Estimate
+from lvmgate.policy import criterion_ids, default_policy
 from lvmgate.sequences import (
     Augmentation,
     PreparedSet,
@@ -41,6 +41,7 @@ from lvmgate.sequences import prepare as prepare_mod
 from lvmgate.sequences.windows import windows_per_article_loop
 from lvmgate.stores import EmbeddedStore
 from lvmgate.synth import synthesize
+from lvmgate.testing.proof import expect
 
 DIM = 64
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,12 +95,20 @@ def load(store, name):
     return store.articles(name), store.vectors(name)
 
 
+def fail_both(checks, name: str):
+    """The check fails as 2.1 on a training set and as 4.1 on a production set (one code path)."""
+    expect(checks.criteria("4.1"), f"4.1.{name}", "fail")
+    return expect(checks.criteria(), f"2.1.{name}", "fail")
+
+
 def to_set(prepared, bank, *, requested=True) -> PreparedSet:
     """A PreparedSet in memory from prepare_sequences' windows (no files)."""
     p = prepared.params
     req = {"val": p.val_split, "test": p.test_split} if requested else {}
     arrays = {k: (v.context, v.target, v.article) for k, v in prepared.splits.items()}
-    return PreparedSet.from_arrays(arrays, bank, requested=req)
+    sets = PreparedSet.from_arrays(arrays, bank, requested=req)
+    sets.meta["counts"] = prepared.counts.to_dict()  # what prepare dropped, as its meta records it
+    return sets
 
 
 def bank_meta(store, name):
@@ -549,13 +558,17 @@ def clean_checks(store):
     return check_sequences(to_set(prepared, bank), index, resamples=300)
 
 
+@pytest.mark.proves(go=list(criterion_ids("2.1")))
 def test_checks_pass_on_clean_prepared_set(clean_checks):
     r = clean_checks
     assert all(getattr(r, k) == 0 for k in ZERO_COUNTS)
     assert r.split_fraction_error <= 0.02
     assert r.order_margin.low > 0.02
     crit = r.criteria()
-    assert all(k.startswith("2.1.") and isinstance(v, Estimate) for k, v in crit.items())
+    assert [c.id for c in crit] == list(criterion_ids("2.1"))  # the registry's ids, in its order
+    for c in crit:
+        expect(crit, c.id, "pass")
+    assert [c.id for c in r.criteria("4.1")] == [c.replace("2.1.", "4.1.") for c in criterion_ids("2.1")]
     assert json.loads(r.to_json())["order_lag"] == 5
     assert "order_margin" in str(r)
 
@@ -567,6 +580,7 @@ def test_checks_on_written_set_via_store(written):
     assert r.shape == r.expected_shape == (r.n_windows["train"], 4, DIM)
 
 
+@pytest.mark.proves(stop=["2.1.shared_articles", "4.1.shared_articles"])
 def test_checks_catch_a_random_sequence_level_split(store):
     index, bank = load(store, "clean")
     windows, _ = build_windows(index, 5, 2)
@@ -582,8 +596,10 @@ def test_checks_catch_a_random_sequence_level_split(store):
     r = check_sequences(leaky, index, resamples=100)
     assert r.shared_articles > 0.5 * r.n_articles["val"]
     assert r.bad_windows == r.duplicate_sequences == 0  # the leak is invisible to every other check
+    fail_both(r, "shared_articles")
 
 
+@pytest.mark.proves(stop=["2.1.bad_windows", "4.1.bad_windows"])
 def test_checks_catch_windows_spanning_articles(store):
     index, bank = load(store, "clean")
     w, n = 5, index.n_rows
@@ -596,6 +612,7 @@ def test_checks_catch_windows_spanning_articles(store):
     crossing = int((index.article_of_row()[start + w] != article).sum())
     assert crossing > 0 and r.cross_article == crossing and r.bad_windows == crossing
     assert 0 < r.target_not_next <= crossing
+    fail_both(r, "bad_windows")
 
 
 def test_prepare_never_windows_across_collided_positions(store):
@@ -634,6 +651,7 @@ def test_checks_catch_a_permuted_window(store):
     assert r.non_consecutive == 50 and r.chunk_order_breaks == 50 and r.bad_windows == 50
 
 
+@pytest.mark.proves(stop=["2.1.order_margin", "4.1.order_margin"])
 def test_shuffled_order_is_visible_only_to_the_order_margin(store, clean_checks):
     index, bank = load(store, "shuffled_order")
     prepared = prepare_sequences(index, bank, PrepareParams(5, 2, val_split=0.1, test_split=0.1, seed=1))
@@ -641,18 +659,36 @@ def test_shuffled_order_is_visible_only_to_the_order_margin(store, clean_checks)
     assert all(getattr(r, k) == 0 for k in ZERO_COUNTS)  # structurally perfect: chunk_index renumbered
     assert abs(r.order_margin.value) < 0.02
     assert r.order_margin.high < clean_checks.order_margin.low
+    judged = {c.id: c.judged(default_policy()).status for c in r.criteria()}
+    assert {cid for cid, status in judged.items() if status == "fail"} == {"2.1.order_margin"}
+    fail_both(r, "order_margin")
 
 
+@pytest.mark.proves(
+    stop=[
+        "2.1.repeated_vector_windows",
+        "4.1.repeated_vector_windows",
+        "2.1.dropped_windows_pct",
+        "4.1.dropped_windows_pct",
+    ]
+)
 def test_checks_catch_duplicated_chunks_unless_dropped(store):
     index, bank = load(store, "duplicate_chunks")
     raw = prepare_sequences(index, bank, PrepareParams(5, 2, seed=1, drop_repeated=False))
     r = check_sequences(to_set(raw, bank), index, resamples=0)
     raw_rows = np.concatenate([w.rows() for w in raw.splits.values()])
     assert r.repeated_vector_windows == brute_repeated(np.asarray(bank), raw_rows) > 0
+    fail_both(r, "repeated_vector_windows")
+    # dropping them hides nothing: what prepare dropped is counted, and that many is a STOP too
     cleaned = prepare_sequences(index, bank, PrepareParams(5, 2, seed=1))
-    assert check_sequences(to_set(cleaned, bank), index, resamples=0).repeated_vector_windows == 0
+    rc = check_sequences(to_set(cleaned, bank), index, resamples=0)
+    assert rc.repeated_vector_windows == 0
+    assert rc.dropped["repeated vector (duplicated chunk)"] == cleaned.counts.n_dropped_repeated > 0
+    c = fail_both(rc, "dropped_windows_pct")
+    assert f"{cleaned.counts.n_dropped_repeated:,}" in c.reason
 
 
+@pytest.mark.proves(stop=["2.1.duplicate_sequences", "4.1.duplicate_sequences"])
 def test_checks_catch_duplicate_sequences_across_splits():
     # the val article is a copy of a train article under another id: article-disjoint, still a leak
     index = index_from_lengths([10, 10, 12, 8])
@@ -672,8 +708,13 @@ def test_checks_catch_duplicate_sequences_across_splits():
     r = check_sequences(split, index, resamples=0)
     assert r.shared_articles == 0
     assert r.duplicate_sequences == closed_form([10], 3, 1) == 7
+    fail_both(r, "duplicate_sequences")
 
 
+@pytest.mark.proves(
+    stop=["2.1.invalid_vector_windows", "4.1.invalid_vector_windows", "2.1.split_fraction_error", "4.1.split_fraction_error", "2.1.shape_mismatch", "4.1.shape_mismatch", "2.1.bank_mismatch", "4.1.bank_mismatch",
+          "2.1.train_windows", "4.1.train_windows"]
+)  # fmt: skip
 def test_checks_count_invalid_vectors_shape_fraction_and_range():
     index = index_from_lengths([10, 10, 10])
     bank = random_bank(index.n_rows)
@@ -685,8 +726,11 @@ def test_checks_count_invalid_vectors_shape_fraction_and_range():
     r = check_sequences(sets, index, resamples=0)
     assert r.invalid_vector_windows == 3  # windows with rows 2-4, 3-5, 4-6
     assert r.split_fraction_error == pytest.approx(0.3)
+    fail_both(r, "invalid_vector_windows")
+    fail_both(r, "split_fraction_error")
     sets.meta["splits"]["train"]["n_windows"] += 1  # the meta promises another count
     assert check_sequences(sets, index, resamples=0).shape_mismatch == 1
+    fail_both(check_sequences(sets, index, resamples=0), "shape_mismatch")
     context = windows.context.copy()
     context[0, 0] = 10_000
     far = PreparedSet.from_arrays({"train": (context, windows.target, windows.article)}, bank)
@@ -694,3 +738,10 @@ def test_checks_count_invalid_vectors_shape_fraction_and_range():
     assert r.out_of_range == 1 and r.bad_windows >= 1
     small = PreparedSet.from_arrays({"train": (windows.context, windows.target, windows.article)}, bank[:-1])
     assert check_sequences(small, index, resamples=0).bank_mismatch == 1
+    fail_both(check_sequences(small, index, resamples=0), "bank_mismatch")
+    # a set whose training split is empty (everything held out) has nothing to train on
+    empty = PreparedSet.from_arrays(
+        {"train": (windows.context[:0], windows.target[:0], windows.article[:0]),
+         "val": (windows.context, windows.target, windows.article)}, bank, requested={"val": 1.0},
+    )  # fmt: skip
+    fail_both(check_sequences(empty, index, resamples=0), "train_windows")

@@ -125,8 +125,8 @@ def _print(comp, output: str) -> None:
                 f"{name:<9}{p:<14}{_fmt(m['bleu4']):<24}{_fmt(m['text_cosine']):<24}"
                 f"{m['latency_per_item_s'] * 1000:<8.3g}"
             )
-    for cid, status in comp.judged().items():
-        print(f"  {cid:<40} {_fmt(comp.criteria[cid]):<26} {status.upper()}")
+    for cid, c in comp.judged().items():
+        print(f"  {cid:<40} {c.value_text():<26} {c.status.replace('_', ' ').upper()}")
     for note in comp.notes:
         print(f"  note: {note}")
     print(f"wrote {output}")

@@ -93,9 +93,21 @@ def run(args: argparse.Namespace) -> int:
     if code in (2, 4, 5) or not summary_path.is_file():
         return 2
     summary = json.loads(summary_path.read_text())
-    counts = {s: sum(c["status"] == s for c in summary["criteria"]) for s in ("pass", "warn", "fail", "skip")}
+    crit = summary["criteria"]
+    if crit and not summary.get("errors") and all(c.get("state") != "measured" for c in crit):
+        # nothing to judge is a usage error, not a WARN: say what the phase needs
+        reasons = list(dict.fromkeys((summary.get("not_measured") or {}).values()))
+        raise InputError(f"phase {phase}: nothing was measured ({'; '.join(reasons) or 'no criteria apply'})")
+    counts = {s: sum(c["status"] == s for c in crit) for s in ("pass", "warn", "fail")}
+    counts.update({s: sum(c.get("state") == s for c in crit) for s in ("not_measured", "not_applicable")})
     print(
         f"Phase {phase}: {summary['decision']} ({counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, "
-        f"{counts['skip']} skipped); reports in {report_dir}/"
+        f"{counts['not_measured']} not measured, {counts['not_applicable']} not applicable); "
+        f"reports in {report_dir}/"
     )
+    by_reason: dict[str, list[str]] = {}
+    for cid, why in (summary.get("not_measured") or {}).items():
+        by_reason.setdefault(why, []).append(cid)
+    for why, ids in by_reason.items():
+        print(f"  not measured: {', '.join(ids)}: {why}")
     return 1 if summary["decision"] == "STOP" else 0

@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lvmgate.errors import InputError
-    from lvmgate.gate import explain, judge
+    from lvmgate.gate import explain
     from lvmgate.policy import load_policy
     from lvmgate.readiness import CHECKLIST, deployment_checklist, run_readiness
 
@@ -92,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"4.4 deployment checklist for {result.model.spec} (model {result.model.digest}), {policy.source} policy:"
     )
+    crit = {c.id: c.judged(policy) for c in checklist.criteria()}
     for item, ids in CHECKLIST:
-        judged = [judge(policy, cid, checklist.values[cid], checklist.messages[cid]) for cid in ids]
+        judged = [crit[cid] for cid in ids]
         mark = "[x]" if all(r.status == "pass" for r in judged) else "[ ]"
         print(f"  {mark} {item}")
         for r in judged:

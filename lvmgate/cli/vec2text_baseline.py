@@ -125,9 +125,12 @@ def _print_summary(artifact, output: str) -> None:
             f"{name:<10}{rep.status:<9}{_fmt(m and m.bleu4):<24}{_fmt(m and m.bleu1):<24}"
             f"{_fmt(m and m.round_trip_cosine):<24}{exact:<8}{lat:<8}"
         )
-    for check in artifact.checks:
-        if check.status != "pass":
-            print(f"  {check.id} {check.status.upper()}: {check.message}")
+    from lvmgate.baseline import check_baseline
+    from lvmgate.gate import explain
+
+    for c in check_baseline(artifact):
+        if c.status != "pass":
+            print(f"  {explain(c)}")
     for note in artifact.notes:
         print(f"  note: {note}")
     print(f"wrote {output}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lvmgate.criteria import Criterion
+from lvmgate.policy import criterion_ids
 from lvmgate.results import Estimate, Result
 from lvmgate.sentences import boundary_reason, ends_sentence
 from lvmgate.stats import cluster_ratio_samples, from_samples
@@ -49,6 +51,29 @@ class BoundaryResult(Result):
     long_examples: tuple[ChunkExample, ...] = field(repr=False, default=())
 
     _hidden_fields = ("length_histogram", "incomplete_examples", "short_examples", "long_examples")
+
+    def criteria(self) -> list[Criterion]:
+        m = Criterion.measured
+        if self.n_chunks == 0:
+            return [Criterion.not_measured(c, "no chunks") for c in criterion_ids("1.3")]
+        return [
+            m("1.3.sentence_complete_pct", self.sentence_complete_pct, f"{self.n_chunks:,} chunks"),
+            m(
+                "1.3.mean_length_chars",
+                self.mean_length_chars,
+                f"median {self.median_length_chars:.0f} chars",
+            ),
+            m(
+                "1.3.short_chunks_pct",
+                self.short_chunks_pct,
+                f"{self.short_chunks} chunks under {self.short_chars}",
+            ),
+            m(
+                "1.3.long_chunks_pct",
+                self.long_chunks_pct,
+                f"{self.long_chunks} chunks over {self.long_chars}",
+            ),
+        ]
 
 
 def chunk_boundaries(

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lvmgate.corpus import ArticleIndex
+from lvmgate.criteria import Criterion
+from lvmgate.metrics.duplicates import DuplicateResult
 from lvmgate.results import Estimate, Result
 from lvmgate.stats import cluster_ratio_samples, from_samples, mean_samples
 
@@ -68,8 +70,55 @@ class CoherenceResult(Result):
     low_pair: float
     histogram: dict = field(repr=False, default_factory=dict)
     worst_pairs: tuple[WorstPair, ...] = field(repr=False, default=())
+    duplicates: DuplicateResult | None = None  # filled by lvmgate.validation (needs the texts)
 
     _hidden_fields = ("histogram", "worst_pairs")
+
+    def criteria(self) -> list[Criterion]:
+        """1.1's criteria (the duplicate-content one comes from lvmgate.metrics.duplicates)."""
+        m = Criterion.measured
+        if self.n_pairs == 0:
+            why = (
+                f"no valid consecutive pair inside an article among {self.n_chunks:,} chunks of "
+                f"{self.n_articles:,} articles (single-chunk articles, or every vector invalid)"
+            )
+            pair_ids = ("1.1.mean_similarity", "1.1.high_coherence_pct", "1.1.low_coherence_pct")
+            pair_ids += ("1.1.lift_over_random", "1.1.order_margin")
+            out = [Criterion.not_measured(cid, why) for cid in pair_ids]
+        else:
+            where = f"{self.n_pairs:,} consecutive pairs in {self.n_articles:,} articles"
+            out = [
+                m("1.1.mean_similarity", self.mean, where),
+                m(
+                    "1.1.high_coherence_pct",
+                    self.high_pct,
+                    f"pairs with cosine >= {self.high_pair:g}; {where}",
+                ),
+                m("1.1.low_coherence_pct", self.low_pct, f"pairs with cosine < {self.low_pair:g}; {where}"),
+                m("1.1.lift_over_random", self.lift, f"random pairs: {self.null_mean}"),
+                m("1.1.order_margin", self.order_margin, f"k = {self.order_lag}")
+                if self.order_margin.n
+                else Criterion.not_measured(
+                    "1.1.order_margin", f"no article has {self.order_lag + 1} or more valid chunks"
+                ),
+            ]
+        out += [
+            m(
+                "1.1.order_integrity_pct",
+                self.integrity_pct,
+                f"{self.duplicate_positions} repeated, {self.position_gaps} skipped positions",
+            ),
+            m(
+                "1.1.invalid_vectors_pct",
+                self.invalid_pct,
+                f"{self.zero_rows} zero rows, {self.nan_rows} NaN rows",
+            ),
+        ]
+        if self.duplicates is None:
+            out.append(Criterion.not_measured("1.1.duplicate_chunks_pct", "texts were not read"))
+        else:
+            out += self.duplicates.criteria()
+        return out
 
 
 def _lag_dots(

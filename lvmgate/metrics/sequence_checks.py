@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lvmgate.corpus import ArticleIndex
+from lvmgate.criteria import Criterion
 from lvmgate.results import Estimate, Result
 from lvmgate.sequences.content import content_ids, duplicate_keys, repeated_within, scan_rows
 from lvmgate.sequences.loader import PreparedSet
@@ -61,23 +62,65 @@ class SequenceChecks(Result):
     order_margin: Estimate  # cos(target, lag 1) - cos(target, lag order_lag), article bootstrap
     bank_mismatch: int  # 1 when bank / index / meta disagree on the number of rows or dimension
 
-    def criteria(self) -> dict[str, Estimate]:
-        """Criterion id -> value (exact counts have low == high == value)."""
+    dropped: dict[str, int] | None = None  # windows prepare dropped, by reason (None: not recorded)
+    n_windows_built: int | None = None  # candidate windows before the drops
+
+    def criteria(self, section: str = "2.1") -> list[Criterion]:
+        """The 2.1 criteria (or the same checks as `section`, e.g. 4.1 on the production set)."""
         n = sum(self.n_windows.values())
         ex = Estimate.exact
         held = sum(v for k, v in self.n_windows.items() if k != "train")
-        return {
-            "2.1.shape_mismatch": ex(self.shape_mismatch, 1),
-            "2.1.bad_windows": ex(self.bad_windows, n),
-            "2.1.duplicate_sequences": ex(self.duplicate_sequences, n),
-            "2.1.repeated_vector_windows": ex(self.repeated_vector_windows, n),
-            "2.1.invalid_vector_windows": ex(self.invalid_vector_windows, n),
-            "2.1.shared_articles": ex(self.shared_articles, sum(self.n_articles.values())),
-            "2.1.split_fraction_error": ex(self.split_fraction_error, held),
-            "2.1.order_margin": self.order_margin,
-            "2.1.bank_mismatch": ex(self.bank_mismatch, 1),
-            "2.1.train_windows": ex(self.n_windows.get("train", 0), n),
-        }
+        m = Criterion.measured
+        s = section
+        windows = ", ".join(f"{k} {v:,}" for k, v in self.n_windows.items())
+        out = [
+            m(f"{s}.shape_mismatch", ex(self.shape_mismatch, 1), f"{self.shape} vs {self.expected_shape}"),
+            m(
+                f"{s}.bad_windows",
+                ex(self.bad_windows, n),
+                f"{self.out_of_range} out of range, {self.non_consecutive} non-consecutive, "
+                f"{self.cross_article} across articles, {self.chunk_order_breaks} chunk-order breaks, "
+                f"{self.target_not_next} targets not the next chunk",
+            ),
+            m(f"{s}.duplicate_sequences", ex(self.duplicate_sequences, n), f"of {n:,} windows"),
+            m(f"{s}.repeated_vector_windows", ex(self.repeated_vector_windows, n), f"of {n:,} windows"),
+            m(f"{s}.invalid_vector_windows", ex(self.invalid_vector_windows, n), f"of {n:,} windows"),
+            m(
+                f"{s}.shared_articles",
+                ex(self.shared_articles, sum(self.n_articles.values())),
+                "articles per split: " + ", ".join(f"{k} {v:,}" for k, v in self.n_articles.items()),
+            ),
+            m(
+                f"{s}.split_fraction_error",
+                ex(self.split_fraction_error, held),
+                f"window shares {self.split_fractions}, requested {self.requested_fractions}",
+            ),
+            m(f"{s}.order_margin", self.order_margin, f"lag 1 vs lag {self.order_lag}")
+            if self.order_margin.n
+            else Criterion.not_measured(
+                f"{s}.order_margin", f"no article long enough to compare lag 1 with lag {self.order_lag}"
+            ),
+            m(f"{s}.bank_mismatch", ex(self.bank_mismatch, 1), "bank rows and dimension vs the meta"),
+            m(f"{s}.train_windows", ex(self.n_windows.get("train", 0), n), windows),
+        ]
+        if self.dropped is None or not self.n_windows_built:
+            out.append(
+                Criterion.not_measured(
+                    f"{s}.dropped_windows_pct",
+                    "the set's meta records no drop counts (prepared by an older lvmgate)",
+                )
+            )
+        else:
+            total = sum(self.dropped.values())
+            out.append(
+                m(
+                    f"{s}.dropped_windows_pct",
+                    ex(100.0 * total / self.n_windows_built, self.n_windows_built),
+                    f"{total:,} of {self.n_windows_built:,} candidate windows dropped: "
+                    + ", ".join(f"{k} {v:,}" for k, v in self.dropped.items()),
+                )
+            )
+        return out
 
 
 def _integrity(
@@ -256,4 +299,17 @@ def check_sequences(
         order_lag=lag,
         order_margin=margin,
         bank_mismatch=bank_mismatch,
+        dropped=_dropped(meta.get("counts")),
+        n_windows_built=(meta.get("counts") or {}).get("n_windows_built"),
     )
+
+
+def _dropped(counts: dict | None) -> dict[str, int] | None:
+    """Windows prepare dropped, by reason, from the meta's counts."""
+    if not counts or "n_windows_built" not in counts:
+        return None
+    return {
+        "invalid vectors": int(counts.get("n_dropped_invalid", 0)),
+        "repeated vector (duplicated chunk)": int(counts.get("n_dropped_repeated", 0)),
+        "duplicate sequence": int(counts.get("n_dropped_duplicate", 0)),
+    }

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lvmgate.corpus import MISSING
+from lvmgate.criteria import Criterion
+from lvmgate.policy import criterion_ids
 from lvmgate.results import Estimate, Result
 from lvmgate.stats import from_samples
 from lvmgate.tmd import N_DOMAINS, UNKNOWN_DOMAIN, domain_name
@@ -40,6 +42,17 @@ class TmdResult(Result):
     domains: tuple[DomainShare, ...] = field(repr=False, default=())
 
     _hidden_fields = ("domains",)
+
+    def criteria(self) -> list[Criterion]:
+        m = Criterion.measured
+        if self.n_chunks == 0:
+            return [Criterion.not_measured(c, "no chunks") for c in criterion_ids("1.2")]
+        largest = self.domains[0].name if self.domains else "none"
+        return [
+            m("1.2.top_domain_pct", self.top_domain_pct, f"largest: {largest}"),
+            m("1.2.unknown_pct", self.unknown_pct, f"untagged rows: {self.untagged_pct:.2f}%"),
+            m("1.2.domains_over_5pct", self.domains_over_5pct, f"domains above {self.present_pct:g}%"),
+        ]
 
 
 def tmd_distribution(

@@ -30,13 +30,15 @@ from typing import Any
 import numpy as np
 
 from lvmgate.artifacts import GateContext, Source, fmt, register
+from lvmgate.criteria import Criterion, criteria_dict, not_measured_all
 from lvmgate.errors import InputError
+from lvmgate.policy import criterion_ids
 from lvmgate.results import Estimate
 
 NO_WORD_SEMANTICS = {
     "hashing": "the hashing encoder gives every word an independent random direction (no word semantics)"
 }
-CRITERIA = ("2.4.top3_accuracy", "2.4.top3_above_chance", "2.4.top3_retention")
+CRITERIA = criterion_ids("2.4")
 IDENTITY_COSINE = 0.99  # images this close to their inputs: the LVM acts as copy-last here
 
 
@@ -72,7 +74,6 @@ def arithmetic_gate(
 
     `encoder` overrides; else the encoder of the model's training bank, else `dataset_encoder`.
     """
-    from lvmgate import __version__
     from lvmgate.arithmetic import (
         analogy_ranks,
         build_vocabulary,
@@ -90,11 +91,9 @@ def arithmetic_gate(
     if stopped:
         return {
             "tool": "arithmetic",
-            "provenance": {"lvm_model": model},
+            "provenance": _provenance({"lvm_model": model}, None, seed),
             "result": {"applicable": False, "reason": stopped},
-            "criteria": dict.fromkeys(CRITERIA),
-            "messages": dict.fromkeys(CRITERIA, stopped),
-            "not_applicable": {},
+            "criteria": criteria_dict(not_measured_all(CRITERIA, stopped)),
         }
     bank, w_log = _training_bank(model)
     spec = encoder or bank.get("encoder") or dataset_encoder
@@ -102,27 +101,25 @@ def arithmetic_gate(
     predictor = load_predictor(model)
     loaded = getattr(predictor, "loaded", None)
     model_dim = int(loaded.config.dim) if loaded is not None else None
+    prov_params = {
+        "lvm_model": str(Path(model).resolve()) if Path(model).exists() else model,
+        "encoder": spec,
+        "encoder_from": "option" if encoder else "training bank" if bank.get("encoder") else "dataset",
+        "context_window": w,
+        "vocab_size": vocab_size,
+        "resamples": resamples,
+    }
     art: dict[str, Any] = {
         "tool": "arithmetic",
-        "provenance": {
-            "lvm_model": str(Path(model).resolve()) if Path(model).exists() else model,
-            "encoder": spec,
-            "encoder_from": "option" if encoder else "training bank" if bank.get("encoder") else "dataset",
-            "context_window": w,
-            "vocab_size": vocab_size,
-            "resamples": resamples,
-            "seed": seed,
-            "lvmgate_version": __version__,
-        },
+        "provenance": _provenance(prov_params, None, seed, dataset=bank.get("dataset")),
         "result": {"applicable": False, "reason": None, "encoder": spec, "context_window": w},
-        "criteria": dict.fromkeys(CRITERIA),
-        "messages": {},
-        "not_applicable": {},  # criterion -> why the question does not arise for this run (not recorded)
+        "criteria": {},
     }
 
     def skip_all(reason: str) -> dict[str, Any]:
+        """Not measured: the question could be asked of this model, but not here (see module doc)."""
         art["result"]["reason"] = reason
-        art["messages"] = dict.fromkeys(CRITERIA, reason)
+        art["criteria"] = criteria_dict(not_measured_all(CRITERIA, reason))
         return art
 
     if not spec:
@@ -186,8 +183,9 @@ def arithmetic_gate(
             f"(encoder-space top-3 {enc_r.top3.value:.3f}, chance {chance:.3f}); 2.4 applies to vectors of "
             "an encoder with word semantics (minilm, gtr)"
         )
-        art["not_applicable"] = dict.fromkeys(CRITERIA, reason)
-        return skip_all(reason)
+        art["result"]["reason"] = reason
+        art["criteria"] = criteria_dict([Criterion.not_applicable(c, reason) for c in CRITERIA])
+        return art
     if not control > 0.10:
         return skip_all(
             f"not measurable: the encoder space itself answers analogies no better than the plan's random "
@@ -199,13 +197,31 @@ def arithmetic_gate(
             ". The images are (nearly) the inputs: here the LVM acts like copy-last, which scores exactly the "
             "encoder's numbers, so a pass says nothing about next-chunk prediction (gates 2.2 and 2.3 judge that)"
         )
-    art["criteria"] = {
-        "2.4.top3_accuracy": lvm_r.top3.to_dict(),
-        "2.4.top3_above_chance": above(lvm_r.top3).to_dict(),
-        "2.4.top3_retention": retention.to_dict(),
-    }
-    art["messages"] = dict.fromkeys(CRITERIA, line)
+    art["provenance"]["sample_size"] = len(analogies)
+    art["criteria"] = criteria_dict(
+        [
+            Criterion.measured("2.4.top3_accuracy", lvm_r.top3, line),
+            Criterion.measured("2.4.top3_above_chance", above(lvm_r.top3), line),
+            Criterion.measured("2.4.top3_retention", retention, line),
+        ]
+    )
     return art
+
+
+def _provenance(
+    params: dict[str, Any], sample_size: int | None, seed: int, dataset: str | None = None
+) -> dict:
+    from lvmgate.results import Provenance
+
+    return Provenance(
+        tool="arithmetic",
+        dataset=dataset,
+        store=None,
+        fingerprint=None,
+        sample_size=sample_size,
+        seed=seed,
+        params=params,
+    ).to_dict()
 
 
 def _arithmetic(ctx: GateContext) -> tuple[dict, bool]:
@@ -242,4 +258,4 @@ def _findings(res: dict) -> list[str]:
     return out
 
 
-register(Source("arithmetic", 2, _arithmetic, _findings, whole=True, needs="lvm_model"))
+register(Source("arithmetic", 2, _arithmetic, _findings, needs="lvm_model", sections=("2.4",)))

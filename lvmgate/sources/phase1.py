@@ -10,10 +10,10 @@ from lvmgate.artifacts import GateContext, Source, fmt, register
 # -- phase 1: the plan's validation tools --------------------------------------------------------
 def _phase1(tool: str) -> Callable[[GateContext], tuple[dict, bool]]:
     def compute(ctx: GateContext) -> tuple[dict, bool]:
-        from lvmgate.validation import cached_artifact
+        from lvmgate.validation import sequential_artifact
 
         dataset = ctx.require_dataset()
-        return cached_artifact(
+        return sequential_artifact(
             tool,
             ctx.store,
             dataset,
@@ -43,6 +43,21 @@ def _coherence_findings(r: dict) -> list[str]:
         out.append(
             f"Positions: {r['duplicate_positions']:,} rows repeat the previous chunk_index and "
             f"{r['position_gaps']:,} skip ahead inside their article."
+        )
+    d = r.get("duplicates")
+    if d and d["duplicate_rows"]:
+        ex = (d.get("examples") or [{}])[0]
+        out.append(
+            f"Duplicate content: {d['duplicate_rows']:,} rows repeat an earlier row ({d['text_duplicates']:,} by "
+            f"text, {d['vector_duplicates']:,} by vector; {d['within_article']:,} inside an article, "
+            f"{d['across_articles']:,} across articles)"
+            + (
+                f"; e.g. row {ex['pos']} ({ex['article_id']}) repeats row {ex['first_pos']} "
+                f'({ex["first_article_id"]}): "{ex["text"][:80]}"'
+                if ex
+                else ""
+            )
+            + "."
         )
     if r.get("worst_pairs"):
         w = r["worst_pairs"][0]
@@ -82,6 +97,8 @@ def _boundary_findings(r: dict) -> list[str]:
     return out
 
 
-register(Source("coherence", 1, _phase1("coherence"), _coherence_findings, ("coherence",)))
-register(Source("tmd", 1, _phase1("tmd"), _tmd_findings, ("tmd",)))
-register(Source("boundaries", 1, _phase1("boundaries"), _boundary_findings, ("boundaries",)))
+register(Source("coherence", 1, _phase1("coherence"), _coherence_findings, ("coherence",), sections=("1.1",)))
+register(Source("tmd", 1, _phase1("tmd"), _tmd_findings, ("tmd",), sections=("1.2",)))
+register(
+    Source("boundaries", 1, _phase1("boundaries"), _boundary_findings, ("boundaries",), sections=("1.3",))
+)

@@ -16,7 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lvmgate.artifacts import GateContext, Source, fmt, register
+from lvmgate.artifacts import SOURCES, GateContext, Source, fmt, not_measured_artifact, register
+from lvmgate.criteria import Criterion, criteria_dict
 from lvmgate.errors import InputError
 from lvmgate.results import Estimate
 
@@ -68,28 +69,33 @@ def _grid(ctx: GateContext) -> tuple[dict, bool]:
 
     folder = grid_dir(ctx)
     if folder is None:
-        reason = "no grid given: pass --data GRID_DIR (the --out-dir of `lvmgate grid`) or a grid run as --lvm-model"
-        return {"tool": "grid_search", "missing": reason, "criteria": {}, "messages": {}}, True
+        reason = "no grid given: pass --grid GRID_DIR (the --out-dir of `lvmgate grid`) or a grid run as --lvm-model"
+        return not_measured_artifact(SOURCES["grid_search"], reason), True
     summary = summarize_grid(
         folder,
         resamples=_resamples(ctx),
         seed=ctx.seed,
         max_recall_windows=ctx.policy.param("recall_max_windows"),
     )
-    criteria, messages = grid_criteria(summary)
     art = {
         "tool": "grid_search",
-        "provenance": {"grid": str(folder.resolve()), "seed": ctx.seed, "policy_digest": ctx.policy.digest},
+        "provenance": ctx.provenance(
+            "grid_search", sample_size=summary.n_planned, params={"grid": str(folder.resolve())}
+        ),
         "result": summary.to_dict(),
-        "criteria": {k: None if v is None else v.to_dict() for k, v in criteria.items()},
-        "messages": messages,
+        "criteria": criteria_dict(grid_criteria(summary)),
+        "facts": {
+            "n_planned": summary.n_planned,
+            "n_completed": summary.n_completed,
+            "design": summary.design,
+        },
     }
     write_json(ctx.path_for("grid_search"), art)
     return art, True
 
 
-def grid_criteria(summary) -> tuple[dict[str, Estimate | None], dict[str, str]]:
-    """3.1 criterion values and messages from a GridSummary."""
+def grid_criteria(summary) -> list[Criterion]:
+    """The 3.1 criteria of a GridSummary (best-run margins not measured when no run qualifies)."""
     ex = Estimate.exact
     finished = summary.n_completed + summary.n_failed
     bad = [r for r in summary.runs if r.status == "failed" or (r.status == "completed" and r.red_flags)]
@@ -132,12 +138,15 @@ def grid_criteria(summary) -> tuple[dict[str, Estimate | None], dict[str, str]]:
             else "no run completed: nothing to choose"
         )
         messages["3.1.best_margin_copy_last"] = messages["3.1.best_margin_context_mean"] = reason
-    return criteria, messages
+    return [
+        Criterion.not_measured(cid, messages[cid])
+        if v is None
+        else Criterion.measured(cid, v, messages.get(cid, ""))
+        for cid, v in criteria.items()
+    ]
 
 
 def _grid_findings(r: dict) -> list[str]:
-    if "missing" in r:
-        return [f"3.1 not assessed: {r['missing']}."]
     out = [
         f"3.1 grid {r['source']} ({r['design']}): {r['n_planned']} runs, {r['n_completed']} completed "
         f"({r['n_flagged']} with red flags), {r['n_failed']} failed, {r['n_unfinished']} unfinished; "
@@ -346,7 +355,7 @@ def _benchmark(ctx: GateContext) -> tuple[dict, bool]:
 
     model, model_source = lvm_model(ctx)
     if model is None:
-        return {"tool": "retrieval_benchmark", "missing": model_source, "criteria": {}, "messages": {}}, True
+        return not_measured_artifact(SOURCES["retrieval_benchmark"], model_source), True
     split, how = held_out(ctx, model, ctx.options.get("val_data"), "--val-data")
     store, dataset = _bank(ctx, split)
     given = [b.strip() for b in (ctx.options.get("backends") or "").split(",") if b.strip()]
@@ -377,10 +386,23 @@ def _benchmark(ctx: GateContext) -> tuple[dict, bool]:
     art = {
         "tool": "retrieval_benchmark",
         "key": key,
-        "provenance": {**key, "store": store, "policy_digest": ctx.policy.digest},
+        "provenance": ctx.provenance(
+            "retrieval_benchmark",
+            sample_size=result["n_queries"],
+            params=key,
+            dataset=dataset,
+            store=store,
+            fingerprint=key["fingerprint"],
+        ),
         "result": result,
-        "criteria": {k: None if v is None else v.to_dict() for k, v in criteria.items()},
-        "messages": messages,
+        "criteria": criteria_dict(
+            [
+                Criterion.not_measured(k, messages.get(k) or "not measurable for this model")
+                if v is None
+                else Criterion.measured(k, v, messages.get(k, ""))
+                for k, v in criteria.items()
+            ]
+        ),
     }
     write_json(ctx.path_for("retrieval_benchmark"), art)
     return art, True
@@ -394,8 +416,6 @@ def _fingerprint(store: str | None, dataset: str) -> str:
 
 
 def _benchmark_findings(r: dict) -> list[str]:
-    if "missing" in r:
-        return [f"3.2 not measured: {r['missing']}."]
     k = r["k"]
     g = r["gains"]
     rows = r["backends"]
@@ -436,7 +456,7 @@ def _failures(ctx: GateContext) -> tuple[dict, bool]:
 
     model, model_source = lvm_model(ctx)
     if model is None:
-        return {"tool": "failure_analysis", "missing": model_source, "criteria": {}, "messages": {}}, True
+        return not_measured_artifact(SOURCES["failure_analysis"], model_source), True
     flag = "--test-set" if ctx.options.get("test_set") else "--val-data"
     test_set, how = held_out(ctx, model, ctx.options.get("test_set") or ctx.options.get("val_data"), flag)
     given = [b.strip() for b in (ctx.options.get("backends") or "").split(",") if b.strip()]
@@ -482,31 +502,53 @@ def _failures(ctx: GateContext) -> tuple[dict, bool]:
     )  # fmt: skip
     r = art["result"]
     r.update(model_source=model_source, split_source=how, decoder_fallback=fallback)
-    criteria: dict[str, Any] = {"3.3.items": Estimate.exact(r["n_items"], r["n_items"]).to_dict()}
-    messages = {"3.3.items": f"{r['n_items']} items from {r['n_articles']} articles ({how})"}
-    for name, g in r["groupings"].items():
-        cid = f"3.3.compared_groups[{name}]"
-        criteria[cid] = Estimate.exact(g["compared_groups"], len(g["groups"])).to_dict()
-        messages[cid] = ", ".join(f"{x['label']} n={x['n']}" for x in g["groups"])
-    o = r.get("overlap")
-    criteria["3.3.compared_groups[decoder]"] = None
-    if o:
-        cid = "3.3.compared_groups[decoder]"
-        criteria[cid] = Estimate.exact(o["compared_groups"], 2).to_dict()
-        messages[cid] = (
-            f"{o['decoder']} on {o['n']} items: LVM failures {o['lvm_failures']}, successes "
-            f"{o['n'] - o['lvm_failures']}, decoder failures {o['decoder_failures']}"
+    crit = [
+        Criterion.measured(
+            "3.3.items",
+            Estimate.exact(r["n_items"], r["n_items"]),
+            f"{r['n_items']} items from {r['n_articles']} articles ({how})",
         )
-    out = {**art, "key": key, "criteria": criteria, "messages": messages, "skips": {}}
+    ]
+    for name, g in r["groupings"].items():
+        crit.append(
+            Criterion.measured(
+                f"3.3.compared_groups[{name}]",
+                Estimate.exact(g["compared_groups"], len(g["groups"])),
+                ", ".join(f"{x['label']} n={x['n']}" for x in g["groups"]),
+            )
+        )
+    o = r.get("overlap")
+    cid = "3.3.compared_groups[decoder]"
     if fallback:
-        out["skips"]["3.3.compared_groups[decoder]"] = fallback
+        crit.append(Criterion.not_measured(cid, fallback))
+    elif o:
+        crit.append(
+            Criterion.measured(
+                cid,
+                Estimate.exact(o["compared_groups"], 2),
+                f"{o['decoder']} on {o['n']} items: LVM failures {o['lvm_failures']}, successes "
+                f"{o['n'] - o['lvm_failures']}, decoder failures {o['decoder_failures']}",
+            )
+        )
+    else:
+        crit.append(Criterion.not_measured(cid, "no decoder was run"))
+    prov = art.get("provenance") or {}
+    provenance = ctx.provenance(
+        "failure_analysis", sample_size=r["n_items"], params=key, dataset=dataset, store=store,
+        fingerprint=key["fingerprint"],
+    )  # fmt: skip
+    out = {
+        **art,
+        "key": key,
+        "provenance": provenance,
+        "analysis_provenance": prov,
+        "criteria": criteria_dict(crit),
+    }
     write_json(ctx.path_for("failure_analysis"), out)
     return out, True
 
 
 def _failure_findings(r: dict) -> list[str]:
-    if "missing" in r:
-        return [f"3.3 not run: {r['missing']}."]
     from lvmgate.analysis import findings
 
     out = findings(r)
@@ -516,8 +558,12 @@ def _failure_findings(r: dict) -> list[str]:
     return out
 
 
-register(Source("grid_search", 3, _grid, _grid_findings, ("grid_search",), whole=True))
+register(Source("grid_search", 3, _grid, _grid_findings, ("grid_search",), sections=("3.1",)))
 register(
-    Source("retrieval_benchmark", 3, _benchmark, _benchmark_findings, ("retrieval_benchmark",), whole=True)
+    Source(
+        "retrieval_benchmark", 3, _benchmark, _benchmark_findings, ("retrieval_benchmark",), sections=("3.2",)
+    )
 )
-register(Source("failure_analysis", 3, _failures, _failure_findings, ("failure_analysis",), whole=True))
+register(
+    Source("failure_analysis", 3, _failures, _failure_findings, ("failure_analysis",), sections=("3.3",))
+)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lvmgate.artifacts import GateContext, Source, fmt, register
+from lvmgate.criteria import criteria_dict
 
 BENCH_FORMAT = "lvmgate.production-bench/1"  # part of the 4.3 cache key: bump when the artifact changes
 
@@ -59,10 +60,14 @@ def _production_data(ctx: GateContext) -> tuple[dict, bool]:
     pd = production_data(data, store=ctx.store_url, resamples=_resamples(ctx), seed=ctx.seed)
     art = {
         "tool": "production_data",
-        "provenance": {"data": str(data), "seed": ctx.seed, "policy_digest": ctx.policy.digest},
+        "provenance": ctx.provenance(
+            "production_data",
+            sample_size=sum(pd.n_windows.values()),
+            params={"data": str(data)},
+            dataset=pd.dataset,
+        ),
         "result": pd.to_dict(),
-        "criteria": {k: v.to_dict() for k, v in pd.criteria().items()},
-        "messages": pd.messages(),
+        "criteria": criteria_dict(pd.criteria()),
     }
     write_json(ctx.path_for("production_data"), art)
     return art, True
@@ -135,10 +140,16 @@ def _production_bench(ctx: GateContext) -> tuple[dict, bool]:
     art = {
         "tool": "production_bench",
         "key": key,
-        "provenance": {**key, "lvm_model": str(spec), "store": store, "policy_digest": ctx.policy.digest},
+        "provenance": ctx.provenance(
+            "production_bench",
+            sample_size=bench.n_queries,
+            params={**key, "lvm_model": str(spec)},
+            dataset=dataset,
+            store=store,
+            fingerprint=fingerprint,
+        ),
         "result": bench.to_dict(),
-        "criteria": {k: v.to_dict() for k, v in bench.criteria().items()},
-        "messages": bench.messages(),
+        "criteria": criteria_dict(bench.criteria()),
     }
     write_json(path, art)
     return art, True
@@ -165,7 +176,7 @@ def _production_bench_findings(r: dict) -> list[str]:
     b = r.get("bleu")
     if b:
         out.append(
-            f"LVM through the nearest decoder: BLEU-4 {fmt(b['bleu4'])} on {b['n_items']} held-out windows; "
+            f"LVM through the nearest decoder (a retrieval check, not the final BLEU-4): BLEU-4 {fmt(b['bleu4'])} on {b['n_items']} held-out windows; "
             f"the decoded chunk is the true next chunk for {b['decoded_is_true_next']:.1%}."
         )
     out += [f"Warning: {w}" for w in r.get("warnings") or []]
@@ -188,10 +199,18 @@ def _deployment(ctx: GateContext) -> tuple[dict, bool]:
     checklist = deployment_checklist(deploy_dir(ctx), model_identity(spec), fingerprint=fingerprint)
     art = {
         "tool": "deployment",
-        "provenance": {"deploy_dir": checklist.deploy_dir, "lvm_model": str(spec), "dataset": dataset},
+        "provenance": ctx.provenance(
+            "deployment",
+            params={
+                "deploy_dir": checklist.deploy_dir,
+                "lvm_model": str(spec),
+                "model_digest": checklist.model.digest,
+            },
+            dataset=dataset,
+            fingerprint=fingerprint,
+        ),
         "result": checklist.to_dict(),
-        "criteria": {k: v.to_dict() for k, v in checklist.values.items()},
-        "messages": checklist.messages,
+        "criteria": criteria_dict(checklist.criteria()),
     }
     return art, True
 
@@ -233,35 +252,26 @@ def reconstruction_candidates(ctx: GateContext) -> list[Any]:
 
 
 def _final_verdict(ctx: GateContext) -> tuple[dict, bool]:
-    """The plan's "Success Criteria (Final)" over the 4.3 and 4.4 artifacts and the chosen BLEU-4.
-    Without --lvm-model nothing was measured, and nothing unmeasured holds: every criterion fails."""
-    from lvmgate.readiness import BleuChoice, choose_bleu, final_verdict, missing, model_identity
+    """The plan's "Success Criteria (Final)" over the 4.3 and 4.4 artifacts and the vec2text BLEU-4 of
+    plan 2.3. Without --lvm-model nothing was measured: every criterion is not measured, and the
+    verdict is "not production-ready"."""
+    from lvmgate.readiness import BleuChoice, choose_bleu, final_verdict, model_identity
 
     spec = ctx.options.get("lvm_model")
     if spec:
-        bench = ctx.artifact("production_bench")
-        deployment = ctx.artifact("deployment")
-        production = {k: bench["criteria"][k] for k in bench["criteria"]}
-        messages = dict(bench["messages"])
-        load = {k: deployment["criteria"][k] for k in deployment["criteria"]}
-        bleu = choose_bleu(model_identity(spec), reconstruction_candidates(ctx), bench["result"].get("bleu"))
+        production = ctx.artifact("production_bench")
+        production = {c.id: c for c in production.criteria_list()}
+        load = {c.id: c for c in ctx.artifact("deployment").criteria_list()}
+        bleu = choose_bleu(model_identity(spec), reconstruction_candidates(ctx))
     else:
-        why = "no --lvm-model given: not measured"
-        production, messages, load = (
-            {},
-            dict.fromkeys(
-                ("4.3.recall_at_10", "4.3.latency_ms", "4.3.memory_gb", "4.3.shared_articles"), why
-            ),
-            None,
-        )
-        bleu = BleuChoice(missing(why), why)
-    verdict = final_verdict(production, messages, load, bleu, ctx.policy)
+        production, load = {}, None
+        bleu = BleuChoice(None, "no --lvm-model given: not measured")
+    verdict = final_verdict(production, load, bleu, ctx.policy)
     art = {
         "tool": "final_verdict",
-        "provenance": {"lvm_model": str(spec) if spec else None, "policy_digest": ctx.policy.digest},
+        "provenance": ctx.provenance("final_verdict", params={"lvm_model": str(spec) if spec else None}),
         "result": verdict.to_dict(),
-        "criteria": {k: v.to_dict() for k, v in verdict.values.items()},
-        "messages": verdict.messages,
+        "criteria": criteria_dict(verdict.criteria()),
     }
     return art, True
 
@@ -270,11 +280,18 @@ def _final_findings(r: dict) -> list[str]:
     return [r["statement"], f"BLEU-4 for the verdict: {r['bleu_source']}."]
 
 
-register(Source("production_data", 4, _production_data, _production_data_findings, whole=True, needs="data"))
+register(
+    Source("production_data", 4, _production_data, _production_data_findings, needs="data", sections=("4.1",))
+)
 register(
     Source(
-        "production_bench", 4, _production_bench, _production_bench_findings, whole=True, needs="lvm_model"
+        "production_bench",
+        4,
+        _production_bench,
+        _production_bench_findings,
+        needs="lvm_model",
+        sections=("4.3",),
     )
 )
-register(Source("deployment", 4, _deployment, _deployment_findings, whole=True, needs="lvm_model"))
-register(Source("final_verdict", 4, _final_verdict, _final_findings, whole=True))
+register(Source("deployment", 4, _deployment, _deployment_findings, needs="lvm_model", sections=("4.4",)))
+register(Source("final_verdict", 4, _final_verdict, _final_findings, sections=("final",)))

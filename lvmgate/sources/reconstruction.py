@@ -14,6 +14,7 @@ from typing import Any
 
 from lvmgate.artifacts import GateContext, Source, fmt, register
 from lvmgate.compare import CRITERIA
+from lvmgate.criteria import criteria_dict, not_measured_all
 
 
 def read_training_log(model: str) -> dict[str, Any] | None:
@@ -75,9 +76,9 @@ def _reconstruction(ctx: GateContext) -> tuple[dict, bool]:
     stopped = stopped_run(model, log)
     if stopped:
         return {
-            "criteria": dict.fromkeys(CRITERIA),
-            "messages": dict.fromkeys(CRITERIA, stopped),
-            "not_requested": {},
+            "tool": "reconstruction",
+            "provenance": ctx.provenance("reconstruction", params={"lvm_model": model}),
+            "criteria": criteria_dict(not_measured_all(CRITERIA, stopped)),
             "stopped": stopped,
         }, True
     test_set = ctx.options.get("test_set")
@@ -109,7 +110,10 @@ def _reconstruction(ctx: GateContext) -> tuple[dict, bool]:
     if not ctx.recompute and path.is_file():
         try:
             cached = read_json(path)
-            if cached.get("provenance", {}).get("request") == request and fingerprint is not None:
+            if (
+                cached.get("provenance", {}).get("params", {}).get("request") == request
+                and fingerprint is not None
+            ):
                 return cached, False
         except Exception:  # an unreadable cache is recomputed
             pass
@@ -129,7 +133,8 @@ def _reconstruction(ctx: GateContext) -> tuple[dict, bool]:
         policy=ctx.policy,
     )
     art = comp.to_dict()
-    art["provenance"]["request"] = request
+    art["tool"] = "reconstruction"
+    art["provenance"]["params"]["request"] = request
     write_json(path, art)
     return art, True
 
@@ -191,4 +196,4 @@ def _findings(r: dict) -> list[str]:
     return out
 
 
-register(Source("reconstruction", 2, _reconstruction, _findings, whole=True, needs="lvm_model"))
+register(Source("reconstruction", 2, _reconstruction, _findings, needs="lvm_model", sections=("2.3",)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lvmgate.artifacts import GateContext, Source, register
-from lvmgate.errors import InputError
+from lvmgate.criteria import criteria_dict
 
 
 # -- phase 2: 2.1 prepared training data ---------------------------------------------------------
@@ -13,18 +13,23 @@ def _sequences(ctx: GateContext) -> tuple[dict, bool]:
     from lvmgate.sequences.loader import PreparedSet
 
     data = ctx.options.get("data")
-    if not data:
-        raise InputError("gate 2.1 needs --data artifacts/lvm/NAME.npz (from `lvmgate prepare`)")
     prepared = PreparedSet.load(data, store=ctx.store_url)
     checks = check_sequences(
         prepared, store=ctx.store_url, resamples=ctx.policy.param("bootstrap_resamples"), seed=ctx.seed
     )
-    provenance = {"data": str(data), "meta": {k: prepared.meta.get(k) for k in ("bank", "params", "files")}}
+    bank = prepared.meta.get("bank") or {}
+    provenance = ctx.provenance(
+        "sequences",
+        sample_size=sum(checks.n_windows.values()),
+        params={"data": str(data), "meta": {k: prepared.meta.get(k) for k in ("params", "files")}},
+        dataset=bank.get("dataset"),
+        fingerprint=bank.get("fingerprint"),
+    )
     return {
         "tool": "sequences",
         "provenance": provenance,
         "result": checks.to_dict(),
-        "criteria": {k: v.to_dict() for k, v in checks.criteria().items()},
+        "criteria": criteria_dict(checks.criteria()),
     }, True
 
 
@@ -38,7 +43,15 @@ def _sequence_findings(r: dict) -> list[str]:
         + ".",
         f"Shared articles between splits: {r['shared_articles']}; duplicate sequences: {r['duplicate_sequences']}; "
         f"bad windows: {r['bad_windows']}.",
-    ]
+    ] + (
+        [
+            f"Prepare dropped {sum(r['dropped'].values()):,} of {r['n_windows_built']:,} candidate windows: "
+            + ", ".join(f"{k} {v:,}" for k, v in r["dropped"].items())
+            + "."
+        ]
+        if r.get("dropped")
+        else []
+    )
 
 
-register(Source("sequences", 2, _sequences, _sequence_findings, whole=True))
+register(Source("sequences", 2, _sequences, _sequence_findings, needs="data", sections=("2.1",)))

@@ -17,7 +17,7 @@ def _vec2text_baseline(ctx: GateContext) -> tuple[dict, bool]:
     phase can be WARN but never a silent GO on a baseline nobody measured).
     """
     from lvmgate.baseline import compute_vec2text_baseline
-    from lvmgate.decoders.vec2text import weights_available
+    from lvmgate.decoders.vec2text import FETCH_HELP, weights_available
     from lvmgate.io import read_json
 
     dataset = ctx.require_dataset()
@@ -28,7 +28,7 @@ def _vec2text_baseline(ctx: GateContext) -> tuple[dict, bool]:
     ]
     model_path = ctx.options.get("model_path")
     unavailable = {
-        b: "vec2text weights not found (jxm/gtr__nq__32 and jxm/gtr__nq__32__correct); see docs/decoders.md"
+        b: f"vec2text weights not found (jxm/gtr__nq__32 and jxm/gtr__nq__32__correct): {FETCH_HELP}"
         for b in requested
         if b in VEC2TEXT_BACKENDS and not weights_available(model_path)
     }
@@ -51,7 +51,7 @@ def _vec2text_baseline(ctx: GateContext) -> tuple[dict, bool]:
                 and prov.get("lvmgate_version") == __version__
             )
             if same and cached.get("complete", True):
-                return {**cached, "unavailable": unavailable, "requested": requested}, False
+                return _with_criteria(cached, unavailable, requested), False
         except (KeyError, TypeError, ValueError, InputError):
             pass
     art = compute_vec2text_baseline(
@@ -66,7 +66,17 @@ def _vec2text_baseline(ctx: GateContext) -> tuple[dict, bool]:
         policy=ctx.policy,
         output=path,
     )
-    return {**art.to_dict(), "unavailable": unavailable, "requested": requested}, True
+    return _with_criteria(art.to_dict(), unavailable, requested), True
+
+
+def _with_criteria(art: dict, unavailable: dict[str, str], requested: list[str]) -> dict:
+    """The artifact with every 1.4 criterion: measured, or not measured with the reason."""
+    from lvmgate.baseline import baseline_criteria
+    from lvmgate.criteria import criteria_dict
+
+    out = {**art, "unavailable": unavailable, "requested": requested}
+    out["criteria"] = criteria_dict(baseline_criteria(art, unavailable))
+    return out
 
 
 def _baseline_findings(r: dict) -> list[str]:
@@ -83,8 +93,9 @@ def _baseline_findings(r: dict) -> list[str]:
                 bits.append(f"{label} {fmt(v)}")
         if bits:
             out.append(f"1.4 {name}: " + "; ".join(bits) + ".")
-    out += [f"1.4 {b}: not run ({why})." for b, why in (r.get("unavailable") or {}).items()]
+    if r.get("unavailable"):
+        out.append(f"1.4 not run (weights missing, see Not Measured): {', '.join(r['unavailable'])}.")
     return out
 
 
-register(Source("vec2text_baseline", 1, _vec2text_baseline, _baseline_findings))
+register(Source("vec2text_baseline", 1, _vec2text_baseline, _baseline_findings, sections=("1.4",)))

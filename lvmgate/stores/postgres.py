@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from lvmgate.corpus import ArticleIndex, ChunkBatch, ChunkRecord
 from lvmgate.errors import InputError, LvmgateError, StoreError
+from lvmgate.io import redact_url
 from lvmgate.stores.base import DatasetInfo, IngestResult, Store, check_vectors, validate_name
 from lvmgate.stores.embedded import _batch_from_rows
 
@@ -157,15 +158,6 @@ def split_url(url: str) -> tuple[str, str]:
         raise InputError(f"{MODE_PARAM}={mode!r} in the store URL: use one of {', '.join(VECTOR_MODES)}")
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(kept, safe="/"), parts.fragment)), mode
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by '***' (for messages and reports)."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
 
 
 def _one_line(exc: BaseException) -> str:

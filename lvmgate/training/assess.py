@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lvmgate.criteria import Criterion, criteria_dict
 from lvmgate.errors import InputError
 from lvmgate.io import file_sha256, write_json
 from lvmgate.results import Estimate, Result
@@ -78,33 +79,56 @@ class RunAssessment(Result):
     metrics: dict[str, Any]  # predictor -> PredictorMetrics dict (model, copy_last, context_mean, ridge)
     margins: dict[str, Estimate]  # model vs each baseline, cosine and recall@10
     messages: dict[str, str] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)  # the log's model record: preset, config, parameters
 
-    def criteria(self) -> dict[str, Estimate | None]:
+    def criteria(self) -> list[Criterion]:
+        """Every 2.2 criterion: measured, or not measured with the reason (a run that stopped early
+        has no model to measure; one that stopped inside epoch 1 has no trend)."""
         ex = Estimate.exact
         ck = self.checkpoint
         model = self.metrics.get("model")
-        out: dict[str, Estimate | None] = {
-            "2.2.nonfinite_loss": ex(self.nonfinite, max(self.epochs, 1)),
-            "2.2.loss_decrease": ex(self.loss_decrease, max(self.epochs, 1)),
-            "2.2.val_train_gap": ex(self.val_train_gap, max(self.epochs, 1)),
-            "2.2.val_rise": ex(self.val_rise, max(self.epochs, 1)),
-            "2.2.peak_memory_gb": ex(_nan(self.peak_memory_gb), max(self.epochs, 1)),
+        e = max(self.epochs, 1)
+        values: dict[str, Estimate | None] = {
+            "2.2.nonfinite_loss": ex(self.nonfinite, e),
+            "2.2.loss_decrease": ex(self.loss_decrease, e),
+            "2.2.val_train_gap": ex(self.val_train_gap, e),
+            "2.2.val_rise": ex(self.val_rise, e),
+            "2.2.peak_memory_gb": None if self.peak_memory_gb is None else ex(self.peak_memory_gb, e),
             "2.2.shared_articles": None if self.shared_articles is None else ex(self.shared_articles, 1),
         }
         if self.epochs == 0:  # stopped inside epoch 1: no trend to judge, the red flag says why
-            out.update(dict.fromkeys(("2.2.loss_decrease", "2.2.val_train_gap", "2.2.val_rise")))
-        if not ck.get("exists"):
-            out.update(dict.fromkeys(MODEL_CRITERIA))
-            return out
-        out["2.2.checkpoint_unrecorded"] = ex(0 if ck["recorded"] else 1, 1)
-        out["2.2.checkpoint_metric_error"] = ex(_nan(ck.get("metric_error")), 1)
-        m = self.margins
-        out["2.2.cosine_margin_copy_last"] = m["cosine_vs_copy_last"]
-        out["2.2.cosine_margin_context_mean"] = m["cosine_vs_context_mean"]
-        out["2.2.recall10_margin_copy_last"] = m["recall@10_vs_copy_last"]
-        out["2.2.recall10_margin_context_mean"] = m["recall@10_vs_context_mean"]
-        out["2.2.next_vs_context_margin"] = Estimate.from_dict(model["next_vs_context"])
+            values.update(dict.fromkeys(("2.2.loss_decrease", "2.2.val_train_gap", "2.2.val_rise")))
+        if ck.get("exists"):
+            m = self.margins
+            values.update(
+                {
+                    "2.2.checkpoint_unrecorded": ex(0 if ck["recorded"] else 1, 1),
+                    "2.2.checkpoint_metric_error": ex(_nan(ck.get("metric_error")), 1),
+                    "2.2.cosine_margin_copy_last": m["cosine_vs_copy_last"],
+                    "2.2.cosine_margin_context_mean": m["cosine_vs_context_mean"],
+                    "2.2.recall10_margin_copy_last": m["recall@10_vs_copy_last"],
+                    "2.2.recall10_margin_context_mean": m["recall@10_vs_context_mean"],
+                    "2.2.next_vs_context_margin": Estimate.from_dict(model["next_vs_context"]),
+                }
+            )
+        out = []
+        for cid in CRITERIA:
+            v, why = values.get(cid), self.messages.get(cid, "")
+            if v is None:
+                out.append(Criterion.not_measured(cid, why or "not measurable for this run"))
+            else:
+                out.append(Criterion.measured(cid, v, why))
         return out
+
+    def facts(self) -> dict[str, Any]:
+        """What `lvmgate status` needs beyond the criteria: which model this was."""
+        return {
+            "preset": self.model.get("preset"),
+            "plan_label": self.model.get("plan_label"),
+            "parameters": self.model.get("parameters"),
+            "epochs": self.epochs,
+            "status": self.status,
+        }
 
 
 def _nan(x: float | None) -> float:
@@ -316,6 +340,7 @@ def assess_run(
         metrics=metrics,
         margins=margins,
         messages=messages,
+        model=dict(log.data.get("model") or {}),
     )
 
 
@@ -400,8 +425,6 @@ def findings(r: dict[str, Any]) -> list[str]:
 
 def training_artifact(ctx) -> tuple[dict, bool]:
     """The `training` artifact for GateContext `ctx` (--lvm-model, --data, --val-data, --store)."""
-    from lvmgate import __version__
-
     model = ctx.options.get("lvm_model")
     if not model:
         raise InputError("gate 2.2 needs --lvm-model models/NAME.pt (from `lvmgate train`)")
@@ -410,14 +433,11 @@ def training_artifact(ctx) -> tuple[dict, bool]:
     resamples = int(params.get("bootstrap_resamples", 1000))
     log_path = find_training_log(model)
     key_parts = [log_path, Path(model)]
-    provenance = {
+    params_prov = {
         "lvm_model": str(Path(model).resolve()),
         "files": {str(p): (file_sha256(p) if p.is_file() else None) for p in key_parts},
         "data": ctx.options.get("data"),
         "val_data": ctx.options.get("val_data"),
-        "seed": ctx.seed,
-        "policy_digest": policy.digest,
-        "lvmgate_version": __version__,
     }
     assessment = assess_run(
         model,
@@ -432,13 +452,14 @@ def training_artifact(ctx) -> tuple[dict, bool]:
         recompute=ctx.recompute,
         metric_tolerance=float(params.get("checkpoint_metric_tolerance", 1e-3)),
     )
-    criteria = assessment.criteria()
+    val = assessment.data.get("val") or {}
+    provenance = ctx.provenance("training", sample_size=val.get("n_windows"), params=params_prov)
     art = {
         "tool": "training",
         "provenance": provenance,
         "result": assessment.to_dict(),
-        "criteria": {k: (None if v is None else v.to_dict()) for k, v in criteria.items()},
-        "messages": assessment.messages,
+        "criteria": criteria_dict(assessment.criteria()),
+        "facts": assessment.facts(),
     }
     write_json(ctx.path_for("training"), art)  # the record of what was judged
     return art, True

@@ -1,0 +1,85 @@
+"""Deliberately good and bad models for proving criteria both ways (GO on a good model, STOP on a bad
+one) where no trained model of that quality can be had in a test.
+
+`BankOracle` predicts the true next chunk: it looks the last context vector up in the bank (exact
+nearest row) and answers with the next row. It is the ceiling every next-chunk criterion compares
+against (an LVM that is exactly right), so a criterion that does not pass it is broken. It runs
+both as a numpy predictor (`predict`, lvmgate.retrieval.predictors) and as a torch module
+(`forward`, lvmgate.deploy.models), so the same object serves every `--lvm-model` path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class BankOracle(torch.nn.Module):
+    """contexts (B, w, D) -> the bank row after the one equal to each last context vector (B, D)."""
+
+    def __init__(self, bank: np.ndarray, name: str = "bank_oracle"):
+        super().__init__()
+        bank = np.asarray(bank, dtype=np.float32)  # (N, D)
+        self.register_buffer("bank", torch.from_numpy(bank.copy()))
+        self.name = name
+
+    def _next_rows(self, last: torch.Tensor) -> torch.Tensor:
+        rows = (last @ self.bank.T).argmax(dim=1)  # (B,): the row each last vector is
+        return torch.clamp(rows + 1, max=self.bank.shape[0] - 1)
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        last = context[:, -1, :]  # (B, D); bank rows are unit length, so the largest dot is the row itself
+        return self.bank[self._next_rows(last)]
+
+    def predict(self, contexts: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.forward(torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))).numpy()
+
+
+class SlowModel(torch.nn.Module):
+    """Context mean that takes `delay_s` per call: a model too slow for the plan's latency lines."""
+
+    def __init__(self, delay_s: float = 1.2, name: str = "slow_model"):
+        super().__init__()
+        self.delay_s = float(delay_s)
+        self.name = name
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        import time
+
+        time.sleep(self.delay_s)
+        return context.mean(dim=1)  # (B, D)
+
+    def predict(self, contexts: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.forward(torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))).numpy()
+
+
+class OversizedModel(torch.nn.Module):
+    """Context mean carrying `gib` GiB of float32 buffer it never reads: a model too big for the plan's
+    memory lines. The buffer is allocated but not touched (no resident pages) and not persistent (no
+    state_dict entry), so building it costs nothing; every memory count sees its bytes."""
+
+    def __init__(self, gib: float = 9.0, name: str = "oversized_model"):
+        super().__init__()
+        self.register_buffer(
+            "ballast", torch.empty(int(gib * 2**30 // 4), dtype=torch.float32), persistent=False
+        )
+        self.name = name
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return context.mean(dim=1)  # (B, D)
+
+    def predict(self, contexts: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.forward(torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))).numpy()
+
+
+def slow_model() -> SlowModel:
+    """`--lvm-model lvmgate.testing.models:slow_model` (1.2 s per call)."""
+    return SlowModel()
+
+
+def oversized_model() -> OversizedModel:
+    """`--lvm-model lvmgate.testing.models:oversized_model` (9 GiB of buffers)."""
+    return OversizedModel()
