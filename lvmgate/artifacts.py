@@ -130,6 +130,18 @@ class GateContext:
             self.recomputed[name] = fresh
         return ArtifactView(name, self._artifacts[name])
 
+    def judged(self, phase: int) -> list[Criterion]:
+        """Every criterion of `phase` in the registry's order, judged under this context's policy: what
+        the phase's gate tests check, without pytest (notebooks, tools, tests)."""
+        load_sources()
+        out = []
+        for name, source in SOURCES.items():
+            if source.phase == phase:
+                art = self.artifact(name)
+                out += [art.criterion(cid).judged(self.policy) for cid in source.criterion_ids()]
+        order = {cid: i for i, cid in enumerate(criterion_ids())}
+        return sorted(out, key=lambda c: order[c.id])
+
     def provenance(
         self,
         tool: str,

@@ -570,12 +570,14 @@ def compare_reconstruction(
     decoders: dict[str, Any] | None = None,
     progress: bool = False,
     output: str | os.PathLike | None = None,
+    latency_queries: int = LATENCY_QUERIES,
 ) -> ReconstructionComparison:
     """Run the 2.3 comparison (see module docstring) and return (and, given `output`, write) it.
 
     `backends`: vec2text presets to try besides nearest (default jxe, ielab); those whose weights
     are missing are recorded as unavailable. `decoders` supplies ready decoders by name (tests).
-    `baseline`: the 1.4 artifact, reported beside the paired numbers. Bad input (unknown backend,
+    `baseline`: the 1.4 artifact, reported beside the paired numbers. `latency_queries` single
+    queries are timed for 2.3.latency_s. Bad input (unknown backend,
     unreadable model or test set, a test set sharing articles with the model's training data,
     mismatched dimensions or context windows) raises InputError before anything is decoded.
     """
@@ -603,6 +605,7 @@ def compare_reconstruction(
             confidence=confidence, sample_size=sample_size, device=device, model_path=model_path,
             encoder=encoder, batch_size=batch_size, decoders=decoders, progress=progress,
             baseline=baseline, output=output, notes=notes, version=__version__,
+            latency_queries=latency_queries,
         )  # fmt: skip
     finally:
         ts.close()
@@ -629,6 +632,7 @@ def _compare(
     output: str | os.PathLike | None,
     notes: list[str],
     version: str,
+    latency_queries: int = LATENCY_QUERIES,
 ) -> ReconstructionComparison:
     from lvmgate.decoders import NearestDecoder, get_decoder
     from lvmgate.decoders.vec2text import FETCH_HELP, weights_available
@@ -722,7 +726,7 @@ def _compare(
         "context_mean": ctx.mean(axis=1),
         TRUTH: tgt,
     }
-    single = _single_query_seconds(model, ctx[:LATENCY_QUERIES])
+    single = _single_query_seconds(model, ctx[: max(1, latency_queries)])
     boot = PairedBootstrap(arts, resamples, seed, confidence)
     references = ts.texts(tgt_rows)
 

@@ -743,8 +743,9 @@ _THRESHOLDS: tuple[Threshold, ...] = (
         "4.3.precision_at_10",
         ">",
         0.70,
-        title="Precision@10 read as R-precision (raw P@10 is capped at 0.3 by 3 relevant rows)",
-        fail_action="The relevant chunks are not ranked first: ranking quality below production",
+        title="Precision read as R-precision of the true next chunk (R = 1: it is ranked first); raw P@10 "
+        "cannot exceed 0.1 with one right answer",
+        fail_action="The true next chunk is not ranked first: ranking quality below production",
     ),
     _t(
         "4.3.latency_ms",

@@ -25,6 +25,7 @@ from lvmgate.policy import load_policy
 from lvmgate.sequences import SequenceSet
 from lvmgate.stores import EmbeddedStore
 from lvmgate.testing.proof import expect
+from lvmgate.testing.shared import shared_dir
 from lvmgate.training import TrainConfig, save_checkpoint, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
@@ -34,9 +35,7 @@ TRAIN = {"model_size": "tiny", "batch_size": 64, "lr": 5e-3, "threads": 1, "epoc
 def build_workspace(root: Path) -> Path:
     """Store with the drift corpus (encoder declared), a prepared set with a test split, a trained
     tiny LVM, a copy-last and an untrained LVM (with the trained run's log), a 64-D dataset and a
-    second preparation whose splits overlap the first's. Built once per session (marker file)."""
-    if (root / "ready").exists():
-        return root
+    second preparation whose splits overlap the first's. Built once per test run (lvmgate.testing.shared)."""
     root.mkdir(parents=True, exist_ok=True)
     store = EmbeddedStore(root / "store")
     c = drift_corpus(300, seed=1)
@@ -60,7 +59,6 @@ def build_workspace(root: Path) -> Path:
             {"kind": "final", "config": model.cfg.to_dict(), "model": model.state_dict()},
         )
         (models / f"{name}_training.json").write_text(log)  # same data: only the behaviour differs
-    (root / "ready").write_text("ok")
     return root
 
 
@@ -83,7 +81,7 @@ def untrained_lvm() -> LVM:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     torch.set_num_threads(1)
-    return build_workspace(tmp_path_factory.getbasetemp() / "recon23")
+    return shared_dir(tmp_path_factory, "recon23", build_workspace)
 
 
 @pytest.fixture(scope="module")
@@ -189,18 +187,15 @@ def test_much_worse_model_stops_with_the_plans_diagnostics(work):
 
 # -- vec2text path (tiny random models) and missing weights ---------------------------------------------
 def tiny_models(root: Path) -> Path:
-    """The tiny random vec2text models (lvmgate.decoders.tiny), built once per session."""
+    """The tiny random vec2text models (lvmgate.decoders.tiny), built once per test run."""
     from lvmgate.decoders.tiny import build_tiny_vec2text
 
-    if not (root / "ready").exists():
-        build_tiny_vec2text(root)
-        (root / "ready").write_text("ok")
-    return root
+    return build_tiny_vec2text(root)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return tiny_models(tmp_path_factory.getbasetemp() / "tiny23")
+    return shared_dir(tmp_path_factory, "tiny23", tiny_models)
 
 
 def test_vec2text_decoders_decode_lvm_baselines_and_truth(work, tiny, tmp_path):

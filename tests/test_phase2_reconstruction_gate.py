@@ -30,6 +30,7 @@ from lvmgate.sources.arithmetic import arithmetic_gate
 from lvmgate.stores import EmbeddedStore
 from lvmgate.synth import synthesize
 from lvmgate.testing.proof import expect
+from lvmgate.testing.shared import shared_dir
 from lvmgate.training import save_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
@@ -40,7 +41,7 @@ ENV.pop("LVMGATE_VEC2TEXT_PATH", None)
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     torch.set_num_threads(1)
-    return build_workspace(tmp_path_factory.getbasetemp() / "recon23")
+    return shared_dir(tmp_path_factory, "recon23", build_workspace)
 
 
 def gate(work: Path, model: str, name: str, *extra: str, env: dict | None = None):
@@ -87,7 +88,7 @@ def test_a_model_that_learned_the_sequence_passes_all_nearest_measures(work):
 
 
 def test_missing_vec2text_weights_are_a_recorded_skip_never_a_silent_go(work):
-    p, summary = gate(work, work / "models" / "go.pt", "noweights", "--sample-size", "300")  # jxe,ielab
+    p, summary = gate(work, work / "models" / "go.pt", "noweights", "--sample-size", "300", "--", "-k", "2_3")
     assert p.returncode == 0 and summary["decision"] == "WARN", p.stdout[-3000:]
     c23 = by_id(summary, "2.3.")
     assert {k for k, c in c23.items() if c["status"] == "pass"} == PASSING_23

@@ -171,6 +171,17 @@ def test_a_copy_last_model_is_stop_on_the_benchmark(work):
     assert st["3.3.compared_groups[length]"] == "pass"
 
 
+@pytest.mark.proves(stop=["3.3.items", "3.3.compared_groups"])
+def test_too_few_test_items_cannot_say_what_fails(work):
+    """3.3 on 20 test windows: too few items, and no grouping has enough items to compare."""
+    p, summary = gate(work, "few", "--data", str(work / "grid"), "--backends", "vec,nearest", "--sample-size", "20",
+                      "--", "-k", "3_3")  # fmt: skip
+    assert p.returncode == 1 and summary["decision"] == "STOP", p.stdout[-2000:]
+    assert expect(summary, "3.3.items", "fail")["value"] == 20
+    for group in ("domain", "length", "position", "entities"):
+        expect(summary, f"3.3.compared_groups[{group}]", "fail")
+
+
 def test_without_a_grid_or_a_model_phase3_is_never_a_silent_go(work):
     p, summary = gate(work, "nothing")
     assert summary["decision"] == "WARN", p.stdout[-2000:]

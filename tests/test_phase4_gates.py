@@ -152,8 +152,13 @@ def test_a_tiny_model_is_not_production_ready_and_the_report_says_ship_vec2text(
     assert boxes["Deployment readiness verified"].state == "fail"
 
 
-@pytest.mark.proves(go=["final.load_test", "final.latency_ms", "final.memory_gb"])
+@pytest.mark.proves(
+    go=["final.load_test", "4.4.load_qps", "4.4.load_duration_s"],
+    lowered=["final.load_test", "4.4.load_qps", "4.4.load_duration_s"],
+)
 def test_under_a_lowered_policy_everything_measured_passes_but_ranking_and_bleu_is_not_measured(world):
+    """MODEST lowers the load test to 100 QPS for 1 s (a 30 s run at 1000 QPS beside the rest of the
+    suite on 2 cores is not a test) and the model's size, epochs and flags to the tiny preset's."""
     p, summary, report = gate(world, "modest", "deploy", "--policy", str(world / "modest.toml"))
     assert p.returncode == 1 and summary["decision"] == "STOP", p.stdout[-3000:]
     expect(summary, "4.3.precision_at_10", "fail")  # not lowered: a tiny model does not rank well

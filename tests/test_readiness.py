@@ -56,7 +56,11 @@ def small(tmp_path_factory):
     c = drift_corpus(60, seed=2)
     store.ingest("drift", c.records, c.vectors)
     store.close()
-    for name, extra in (("aug", ["--augment"]), ("plain", [])):
+    for name, extra in (
+        ("aug", ["--augment"]),
+        ("plain", []),
+        ("wideval", ["--augment", "--val-split", "0.25"]),
+    ):
         args = [
             "prepare",
             "--store",
@@ -66,7 +70,8 @@ def small(tmp_path_factory):
             "--context-window",
             str(WINDOW),
         ]
-        args += ["--stride", "1", "--val-split", "0.05", "--test-split", "0.1", *extra]  # plan 4.1: val 0.05
+        args += ["--stride", "1", "--val-split", "0.05", "--test-split", "0.1"]  # plan 4.1: val 0.05
+        args += extra  # a later --val-split wins
         assert cli([*args, "--output", str(root / f"{name}.npz")]) == 0
     cfg = preset("tiny")
     digest = save_checkpoint(
@@ -202,6 +207,7 @@ def test_r_precision_is_trec_evals_rprec():
         "4.1.augment_mask_frac",
         "4.1.augment_noise_sigma",
         "4.1.augment_shuffle_prob",
+        "4.1.val_fraction",
     ],
 )
 def test_production_data_reads_the_plans_augmentation(small):
@@ -226,6 +232,9 @@ def test_production_data_reads_the_plans_augmentation(small):
     }
     for cid in failed:
         expect(plain, cid, "fail")
+    wide = production_data(root / "wideval.npz", resamples=50).criteria()  # --val-split 0.25, not 0.05
+    assert {c.id for c in wide if c.judged(default_policy()).status == "fail"} == {"4.1.val_fraction"}
+    expect(wide, "4.1.val_fraction", "fail")
 
 
 def test_held_out_split_prefers_test_then_val(small):

@@ -6,12 +6,8 @@ copy-last; the final verdict's BLEU-4 is read from those comparisons, never from
 
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 import pytest
-import torch
 
 from lvmgate.baseline import check_baseline, compute_vec2text_baseline
 from lvmgate.compare import compare_reconstruction
@@ -22,7 +18,7 @@ from lvmgate.policy import default_policy
 from lvmgate.readiness import choose_bleu, final_verdict, model_identity
 from lvmgate.results import Estimate
 from lvmgate.stores import EmbeddedStore
-from lvmgate.testing.models import BankOracle
+from lvmgate.testing.models import BankOracle, install, uninstall
 from lvmgate.testing.proof import expect
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
@@ -31,7 +27,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWa
 @pytest.fixture(scope="module")
 def decoders(memorised):
     """jxe as the plan runs it; ielab with 1 correction step instead of 20 (speed only: same code)."""
-    torch.set_num_threads(2)
     return {
         "jxe": get_decoder("jxe", model_path=memorised["models"], device="cpu"),
         "ielab": get_decoder("ielab", model_path=memorised["models"], device="cpu", num_steps=1),
@@ -43,11 +38,8 @@ def oracle(memorised):
     """`proof_models:oracle`, a model that predicts the true next chunk (lvmgate.testing.models)."""
     with EmbeddedStore(memorised["store"]) as store:
         bank = np.asarray(store.vectors("short"))
-    module = types.ModuleType("proof_models")
-    module.oracle = BankOracle(bank).eval()
-    sys.modules["proof_models"] = module
-    yield "proof_models:oracle"
-    del sys.modules["proof_models"]
+    yield install("proof_models", oracle=BankOracle(bank).eval()) + ":oracle"
+    uninstall("proof_models")
 
 
 @pytest.fixture(scope="module")

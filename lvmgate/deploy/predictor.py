@@ -67,7 +67,9 @@ class TorchPredictor:
             return self.module(x).float().numpy()  # (B, D)
 
     def memory_bytes(self) -> int:
-        return int(sum(p.numel() * p.element_size() for p in self.module.parameters()))
+        from lvmgate.retrieval.predictors import module_bytes
+
+        return module_bytes(self.module)  # parameters and buffers
 
 
 class OnnxPredictor:

@@ -89,8 +89,17 @@ def check_prediction(pred: Any, n: int, dim: int, name: str) -> np.ndarray:
     return out
 
 
+def module_bytes(module: Any) -> int:
+    """Bytes of a torch module's parameters and buffers: the one measure of a model's memory."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return int(sum(t.numel() * t.element_size() for t in tensors))
+
+
 def model_memory(predictor: Any) -> int | None:
-    """The predictor's own `memory_bytes()` if it has one, else None (unknown)."""
+    """A torch module's parameters and buffers (counted, not asked), else the predictor's own
+    `memory_bytes()`, else None (unknown)."""
+    if hasattr(predictor, "parameters") and hasattr(predictor, "buffers"):
+        return module_bytes(predictor)
     fn = getattr(predictor, "memory_bytes", None)
     return int(fn()) if callable(fn) else None
 
@@ -109,8 +118,7 @@ class CheckpointPredictor:
         model = getattr(self.loaded, "model", None)
         if model is None or not hasattr(model, "parameters"):
             return None
-        tensors = [*model.parameters(), *model.buffers()]
-        return int(sum(t.numel() * t.element_size() for t in tensors))
+        return module_bytes(model)
 
 
 def as_predictor(obj: Any, name: str | None = None) -> Predictor:

@@ -256,6 +256,7 @@ def benchmark_lvm(
     resamples: int = 1000,
     seed: int = 0,
     out: str | None = None,
+    latency_sample: int = 32,
 ) -> tuple[dict[str, Any], dict[str, Estimate | None], dict[str, str]]:
     """Plan 3.2: `run_bench` task `next` over the whole bank with the LVM against vec (and bm25, lex),
     then copy-last and context-mean as predictors on the very same queries. Returns
@@ -268,7 +269,9 @@ def benchmark_lvm(
     kw = dict(
         store=store, dataset=dataset, task="next", val_data=val_data, n=n, k=k, resamples=resamples, seed=seed
     )
-    main = run_bench(backends=(*backends, "lvm"), predictor=predictor, out=out, **kw)
+    main = run_bench(
+        backends=(*backends, "lvm"), predictor=predictor, out=out, latency_sample=latency_sample, **kw
+    )
     bases = {p.name: run_bench(backends=("lvm",), predictor=p, **kw) for p in (ContextMean(), CopyLast())}
     targets = [r["target"] for r in main.records if r["backend"] == "lvm"]
     for name, run in bases.items():

@@ -15,7 +15,12 @@ import torch
 
 
 class BankOracle(torch.nn.Module):
-    """contexts (B, w, D) -> the bank row after the one equal to each last context vector (B, D)."""
+    """contexts (B, w, D) -> the bank row after the one equal to each last context vector (B, D).
+
+    It learned nothing (`training_articles` is empty: lvmgate.readiness reads that declaration); it
+    reads the bank at inference, as every retrieval backend does."""
+
+    training_articles: frozenset[str] = frozenset()
 
     def __init__(self, bank: np.ndarray, name: str = "bank_oracle"):
         super().__init__()
@@ -75,6 +80,46 @@ class OversizedModel(torch.nn.Module):
             return self.forward(torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))).numpy()
 
 
+class QuantizationHostileModel(torch.nn.Module):
+    """A linear map of the context mean whose first weight column is 1e4 times the others and reads an
+    input scaled by 1e-6: float32 barely feels that column, but INT8's scale is set by it and every other
+    weight rounds to zero, so the INT8 model answers something else (cosine to float32 ~0)."""
+
+    def __init__(self, dim: int = 768, seed: int = 0, name: str = "quantization_hostile"):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.linear = torch.nn.Linear(dim, dim, bias=False)
+        with torch.no_grad():
+            w = torch.eye(dim) + 0.05 * torch.randn(dim, dim, generator=g)
+            w[:, 0] = 1e4
+            self.linear.weight.copy_(w)
+        scale = torch.ones(dim)
+        scale[0] = 1e-6
+        self.register_buffer("scale", scale)
+        self.name = name
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return self.linear(context.mean(dim=1) * self.scale)  # (B, D)
+
+
+class PerItemModel(torch.nn.Module):
+    """Context mean computed one item at a time with `delay_s` per item: batching buys nothing."""
+
+    def __init__(self, delay_s: float = 0.01, name: str = "per_item"):
+        super().__init__()
+        self.delay_s = float(delay_s)
+        self.name = name
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        import time
+
+        out = []
+        for item in context:  # (w, D) each
+            time.sleep(self.delay_s)
+            out.append(item.mean(dim=0))
+        return torch.stack(out)  # (B, D)
+
+
 def slow_model() -> SlowModel:
     """`--lvm-model lvmgate.testing.models:slow_model` (1.2 s per call)."""
     return SlowModel()
@@ -83,3 +128,31 @@ def slow_model() -> SlowModel:
 def oversized_model() -> OversizedModel:
     """`--lvm-model lvmgate.testing.models:oversized_model` (9 GiB of buffers)."""
     return OversizedModel()
+
+
+def quantization_hostile() -> QuantizationHostileModel:
+    """`--lvm-model lvmgate.testing.models:quantization_hostile`."""
+    return QuantizationHostileModel()
+
+
+def per_item_model() -> PerItemModel:
+    """`--lvm-model lvmgate.testing.models:per_item_model` (10 ms per context)."""
+    return PerItemModel()
+
+
+def install(module_name: str, **objects: object) -> str:
+    """Make `objects` importable as `module_name:NAME` (the `--lvm-model module:attr` form) in this
+    process; returns `module_name`. Remove with `uninstall`."""
+    import sys
+    import types
+
+    module = types.ModuleType(module_name)
+    module.__dict__.update(objects)
+    sys.modules[module_name] = module
+    return module_name
+
+
+def uninstall(module_name: str) -> None:
+    import sys
+
+    sys.modules.pop(module_name, None)

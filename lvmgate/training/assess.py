@@ -21,35 +21,28 @@ from typing import Any
 from lvmgate.criteria import Criterion, criteria_dict
 from lvmgate.errors import InputError
 from lvmgate.io import file_sha256, write_json
+from lvmgate.policy import criterion_ids
 from lvmgate.results import Estimate, Result
 from lvmgate.sequences.loader import SequenceSet
 from lvmgate.training.checkpoints import find_training_log, load_lvm
 from lvmgate.training.logging import TrainingLog
 
-CRITERIA = (
-    "2.2.nonfinite_loss",
-    "2.2.loss_decrease",
-    "2.2.val_train_gap",
-    "2.2.val_rise",
-    "2.2.peak_memory_gb",
-    "2.2.checkpoint_unrecorded",
-    "2.2.checkpoint_metric_error",
-    "2.2.shared_articles",
-    "2.2.cosine_margin_copy_last",
-    "2.2.cosine_margin_context_mean",
-    "2.2.recall10_margin_copy_last",
-    "2.2.recall10_margin_context_mean",
-    "2.2.next_vs_context_margin",
-)
+CRITERIA = criterion_ids("2.2")
 FLAG_CRITERIA = {  # red flag code -> the criterion whose message it becomes
     "nonfinite_loss": "2.2.nonfinite_loss",
     "loss_not_decreasing": "2.2.loss_decrease",
     "val_diverging": "2.2.val_rise",
     "checkpoint_mismatch": "2.2.checkpoint_metric_error",
 }
-MODEL_CRITERIA = tuple(
-    c for c in CRITERIA if c.startswith(("2.2.checkpoint", "2.2.cosine", "2.2.recall", "2.2.next"))
-)  # need a model
+MODEL_CRITERIA = (  # need a model file to measure
+    "2.2.checkpoint_unrecorded",
+    "2.2.checkpoint_metric_error",
+    "2.2.cosine_margin_copy_last",
+    "2.2.cosine_margin_context_mean",
+    "2.2.recall10_margin_copy_last",
+    "2.2.recall10_margin_context_mean",
+    "2.2.next_vs_context_margin",
+)
 
 
 @dataclass(frozen=True)
