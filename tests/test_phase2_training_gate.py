@@ -12,8 +12,8 @@ an input error (exit 2).
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
