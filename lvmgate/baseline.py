@@ -241,6 +241,7 @@ def compute_vec2text_baseline(
         int(sample_size), n_draw, int(valid.size), tuple(rows.tolist()), skipped, spec, source, int(info.dim)
     )
     provenance = Provenance(
+        tool="vec2text_baseline",
         dataset=dataset,
         store=str(store.url),
         fingerprint=info.fingerprint,

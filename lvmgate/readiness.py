@@ -1212,8 +1212,9 @@ def run_readiness(
             raise InputError(f"model predicts {loaded.dim}-D vectors, dataset {dataset!r} holds {info.dim}-D")
         bank = st.vectors(dataset)  # (N, D), memory-mapped for the embedded store
 
-        def prov(params: dict[str, Any], sample: int = 0) -> Provenance:
+        def prov(params: dict[str, Any], sample: int = 0, tool: str = "readiness") -> Provenance:
             return Provenance(
+                tool=tool,
                 dataset=dataset,
                 store=st.url,
                 fingerprint=info.fingerprint,
@@ -1263,7 +1264,7 @@ def run_readiness(
             onnx,
             weights,
             curve,
-            prov({"window": window, "exporter": exporter, "opset": opset, "codec": codec}),
+            prov({"window": window, "exporter": exporter, "opset": opset, "codec": codec}, tool="export"),
         )
         body = {**report.to_dict(), "model_digest": identity.digest, "onnx_error": onnx_error}
         paths["export"] = str(write_json(out / DEPLOY_FILES["export"], body))
@@ -1287,7 +1288,7 @@ def run_readiness(
         body = {
             **q.to_dict(),
             "model_digest": identity.digest,
-            "provenance": prov({"window": window}, len(data.contexts)).to_dict(),
+            "provenance": prov({"window": window}, len(data.contexts), tool="quantize").to_dict(),
         }
         paths["quantize"] = str(write_json(out / DEPLOY_FILES["quantize"], body))
         say("INT8: " + ", ".join(f"{r.method} cosine {r.cosine_to_fp32_mean:.4f}" for r in q.results))
@@ -1338,7 +1339,9 @@ def run_readiness(
             "served": {"kind": "onnx" if served.endswith(".onnx") else loaded.kind, "path": served},
             "api": {"checks": [c.to_dict() for c in checks], "failures": len(failed)},
             "provenance": prov(
-                {"qps": qps, "duration": duration, "connections": connections}, result.scheduled
+                {"qps": qps, "duration": duration, "connections": connections},
+                result.scheduled,
+                tool="loadtest",
             ).to_dict(),
         }
         paths["loadtest"] = str(write_json(out / DEPLOY_FILES["loadtest"], load))

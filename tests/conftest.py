@@ -20,6 +20,25 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # one process per core: keep each (an
     os.environ["MKL_NUM_THREADS"] = "1"
 
 
+# the files that take longest (measured with --durations): scheduled first, so that with pytest-xdist
+# (one file per process at a time) no long file is left to run alone at the end
+LONG_FIRST = (
+    "test_vec2text_proofs.py",
+    "test_phase1_gates.py",
+    "test_compare_reconstruction.py",
+    "test_phase4_gates.py",
+    "test_phase2_reconstruction_gate.py",
+    "test_grid.py",
+    "test_phase2_training_gate.py",
+    "test_phase3_gates.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch

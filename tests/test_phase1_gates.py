@@ -13,7 +13,7 @@ from lvmgate.corpus import ChunkRecord
 from lvmgate.policy import criterion_ids
 from lvmgate.stores import EmbeddedStore
 from lvmgate.synth import synthesize
-from lvmgate.testing.proof import claims_of, expect
+from lvmgate.testing.proof import claims_of, expect, provenances
 
 # fault -> criteria that must fail (others may fail too where the fault really breaks them)
 EXPECTED = {
@@ -133,6 +133,7 @@ def test_clean_corpus_passes_everything_measured_and_is_warn_without_vec2text(ru
     assert set(summary["not_measured"]) == VEC2TEXT
     assert all("not requested" in why for why in summary["not_measured"].values())
     assert summary["decision"] == "WARN" and "Phase 1: WARN" in p.stdout
+    assert set(provenances(summary)) == {"coherence", "tmd", "boundaries", "vec2text_baseline"}
     md = (out / "phase_1_report.md").read_text()
     assert "## Not Measured" in md and "`1.4.bleu4[jxe]`" in md
 
@@ -317,14 +318,15 @@ def _gates():
     return gates_dir()
 
 
-def test_vec2text_backends_run_through_the_gate_with_local_weights(store_dir, tmp_path):
+def test_vec2text_backends_run_through_the_gate_with_local_weights(store_dir, tmp_path, tmp_path_factory):
     """--model-path / --sample-size / --device reach 1.4: vec2text's real code path runs in the gate
     with tiny random models (so BLEU is ~0 and the gate says STOP on it, not skip)."""
     import os
 
     from lvmgate.decoders.tiny import build_tiny_vec2text
+    from lvmgate.testing.shared import shared_dir
 
-    root = build_tiny_vec2text(tmp_path / "models")
+    root = shared_dir(tmp_path_factory, "tiny23", build_tiny_vec2text)  # the random tiny models, built once
     p = subprocess.run(
         [sys.executable, "-m", "lvmgate", "gate", "phase1", "--store", str(store_dir / "store"), "--dataset",
          "clean", "--report-dir", str(tmp_path / "r"), "--artifacts-dir", str(tmp_path / "a"), "--backends", "jxe",

@@ -29,7 +29,7 @@ from lvmgate.policy import criterion_ids
 from lvmgate.sources.arithmetic import arithmetic_gate
 from lvmgate.stores import EmbeddedStore
 from lvmgate.synth import synthesize
-from lvmgate.testing.proof import expect
+from lvmgate.testing.proof import expect, provenances
 from lvmgate.testing.shared import shared_dir
 from lvmgate.training import save_checkpoint
 
@@ -81,6 +81,7 @@ def test_a_model_that_learned_the_sequence_passes_all_nearest_measures(work):
         expect(summary, cid, "pass")
     assert {c["state"] for c in by_id(summary, "2.4.").values()} == {"not_applicable"}
     assert set(summary["not_applicable"]) == set(criterion_ids("2.4"))
+    assert set(provenances(summary)) == {"sequences", "training", "reconstruction", "arithmetic"}
     report = (work / "reports" / "go" / "phase_2_report.md").read_text()
     assert "2.3 nearest BLEU-4" in report and "no article shared with the training data" in report
     assert "## Not Applicable" in report and "no word semantics" in report

@@ -26,7 +26,7 @@ from lvmgate.policy import criterion_ids
 from lvmgate.retrieval import CopyLast
 from lvmgate.sequences import SequenceSet
 from lvmgate.stores import EmbeddedStore
-from lvmgate.testing.proof import expect
+from lvmgate.testing.proof import expect, provenances
 from lvmgate.training import save_checkpoint
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -100,6 +100,7 @@ def test_the_grids_best_tiny_lvm_beats_vec_on_next_and_phase3_is_go(work):
     assert sorted(st) == sorted(PHASE3) and set(st.values()) == {"pass"}, st
     for cid in PHASE3:
         expect(summary, cid, "pass")
+    assert set(provenances(summary)) == {"grid_search", "retrieval_benchmark", "failure_analysis"}
     gain = next(c for c in summary["criteria"] if c["id"] == "3.2.recall_gain")
     assert gain["low"] > 0.05  # the whole paired interval clears vec + 5 points
     assert "lvm" in message(summary, "3.2.recall_gain") and "5,395 bank rows" in message(

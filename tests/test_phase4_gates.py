@@ -35,7 +35,7 @@ from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids
 from lvmgate.readiness import choose_bleu, model_identity, run_readiness
 from lvmgate.stores import EmbeddedStore
-from lvmgate.testing.proof import expect
+from lvmgate.testing.proof import expect, provenances
 from lvmgate.training import TrainConfig, train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -136,6 +136,9 @@ def test_a_tiny_model_is_not_production_ready_and_the_report_says_ship_vec2text(
     for cid in ticked:
         expect(summary, cid, "pass")
     expect(summary, "final.bleu4", "not_measured")  # no vec2text weights: never a pass, never nearest
+    assert set(provenances(summary)) == {
+        "production_data", "production_training", "production_bench", "deployment", "final_verdict",
+    }  # fmt: skip
     load = criterion(summary, "4.4.load_qps")
     assert (
         load["value"] == 200

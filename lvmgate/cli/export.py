@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             loaded.predictor, window=window, dim=loaded.dim, batch_sizes=args.batch_sizes, index=index
         )
     prov = Provenance(
+        tool="export",
         dataset=args.dataset or "",
         store=store_url,
         fingerprint=fingerprint,

@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         "encoder": info.encoder,
     }
     provenance = Provenance(
+        tool="prepare",
         dataset=args.dataset,
         store=url,
         fingerprint=info.fingerprint,

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     prov = Provenance(
+        tool="quantize",
         dataset=args.dataset or "",
         store=store_url,
         fingerprint=fingerprint,

@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     prov = Provenance(
+        tool="vector_arithmetic",
         dataset="analogies",
         store="",
         fingerprint="",

@@ -499,6 +499,7 @@ def run_bench(
                 "the LVM's training data (pass --val-data NAME_val.npz)"
             )
     prov = Provenance(
+        tool="bench",
         dataset=dataset,
         store=_portable(url),
         fingerprint=info.fingerprint,

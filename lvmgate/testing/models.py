@@ -125,6 +125,11 @@ def slow_model() -> SlowModel:
     return SlowModel()
 
 
+def slower_than_half_a_second() -> SlowModel:
+    """`--lvm-model lvmgate.testing.models:slower_than_half_a_second` (0.6 s per call)."""
+    return SlowModel(0.6, name="slower_than_half_a_second")
+
+
 def oversized_model() -> OversizedModel:
     """`--lvm-model lvmgate.testing.models:oversized_model` (9 GiB of buffers)."""
     return OversizedModel()

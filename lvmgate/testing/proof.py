@@ -275,3 +275,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def provenances(summary: dict[str, Any]) -> dict[str, Any]:
+    """{artifact name: Provenance} of a phaseN.json: every artifact the phase read carries one, in the
+    one shape (lvmgate.results.Provenance); an artifact without one fails the assertion."""
+    from lvmgate.results import Provenance
+
+    out = {}
+    for name, prov in (summary.get("artifacts") or {}).items():
+        assert isinstance(prov, dict), f"artifact {name} has no provenance"
+        out[name] = Provenance.from_dict(prov)
+        assert out[name].tool and out[name].lvmgate_version, f"artifact {name}: incomplete provenance {prov}"
+    return out
