@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,13 +130,14 @@ class GateContext:
             self.recomputed[name] = fresh
         return ArtifactView(name, self._artifacts[name])
 
-    def judged(self, phase: int) -> list[Criterion]:
-        """Every criterion of `phase` in the registry's order, judged under this context's policy: what
-        the phase's gate tests check, without pytest (notebooks, tools, tests)."""
+    def judged(self, phase: int, sections: Iterable[str] | None = None) -> list[Criterion]:
+        """Every criterion of `phase` (or of those plan `sections` only) in the registry's order, judged
+        under this context's policy: what the phase's gate tests check, without pytest."""
         load_sources()
+        wanted = set(sections) if sections is not None else None
         out = []
         for name, source in SOURCES.items():
-            if source.phase == phase:
+            if source.phase == phase and (wanted is None or wanted & set(source.sections)):
                 art = self.artifact(name)
                 out += [art.criterion(cid).judged(self.policy) for cid in source.criterion_ids()]
         order = {cid: i for i, cid in enumerate(criterion_ids())}
@@ -206,6 +207,43 @@ class Source:
     def needs_reason(self) -> str:
         flag = "--" + (self.needs or "").replace("_", "-")
         return f"no {flag} given: {', '.join(self.sections)} not measured"
+
+
+def judge_phase(
+    phase: int,
+    *,
+    store: str | None = None,
+    dataset: str | None = None,
+    artifacts_dir: str | os.PathLike | None = None,
+    policy: Policy | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    sections: Iterable[str] | None = None,
+    **options: Any,
+) -> list[Criterion]:
+    """Every criterion of `phase`, judged, exactly as `lvmgate gate phaseN` judges it (the same
+    sources, cache and policy) but without pytest or reports: for notebooks, tools and tests.
+    `options` are the gate's artifact options by name (data, val_data, lvm_model, backends, ...)."""
+    from lvmgate.policy import default_policy
+
+    names = {flag[2:].replace("-", "_") for flag, _, _ in ARTIFACT_OPTIONS}
+    unknown = set(options) - names
+    if unknown:
+        raise InputError(f"unknown gate option(s) {sorted(unknown)}; known: {sorted(names)}")
+    ctx = GateContext(
+        store,
+        dataset,
+        Path(artifacts_dir) if artifacts_dir else default_artifacts_dir(),
+        policy or default_policy(),
+        limit=limit,
+        seed=seed,
+        options={k: v for k, v in options.items() if v is not None},
+    )
+    try:
+        return ctx.judged(phase, sections)
+    finally:
+        if ctx._store is not None:
+            ctx._store.close()
 
 
 def not_measured_artifact(source: Source, reason: str) -> dict[str, Any]:

@@ -366,6 +366,8 @@ def test_gate_3_1_stops_broken_unfinished_and_unimproved_grids(grid, tmp_path):
     planned = spec(("a", 1e-3), ("b", 3e-3), ("c", 5e-3), ("d", 1e-2))
     _write_plan(planned, GridPaths(tmp_path / "planned"))  # planned, never run
     crit = grid_criteria(summarize_grid(tmp_path / "planned", resamples=100))
+    # nothing finished: no share of failed runs to report (not measured), rather than a NaN "value"
+    assert "no run has finished yet" in expect(crit, "3.1.flagged_pct", "not_measured").reason
     assert "a (pending)" in expect(crit, "3.1.finished_pct", "fail").reason
 
     flat = run_grid(

@@ -125,8 +125,17 @@ class _FakeServer:
         return self
 
     def __exit__(self, *exc):
+        async def shutdown() -> None:  # cancel the handlers still waiting, so none outlives the loop
+            self.server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 def test_latency_is_measured_from_the_schedule_not_the_send():

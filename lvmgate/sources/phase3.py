@@ -100,12 +100,11 @@ def grid_criteria(summary) -> list[Criterion]:
     finished = summary.n_completed + summary.n_failed
     bad = [r for r in summary.runs if r.status == "failed" or (r.status == "completed" and r.red_flags)]
     unfinished = [r for r in summary.runs if r.status in ("interrupted", "pending")]
-    nan = float("nan")
     best = summary.best_run
     criteria: dict[str, Estimate | None] = {
         "3.1.completed_runs": ex(summary.n_completed, summary.n_planned),
         "3.1.finished_pct": ex(100.0 * finished / max(summary.n_planned, 1), summary.n_planned),
-        "3.1.flagged_pct": ex(100.0 * len(bad) / finished if finished else nan, finished),
+        "3.1.flagged_pct": ex(100.0 * len(bad) / finished, finished) if finished else None,
         "3.1.best_margin_copy_last": best.margin_copy_last if best else None,
         "3.1.best_margin_context_mean": best.margin_context_mean if best else None,
     }
@@ -123,7 +122,9 @@ def grid_criteria(summary) -> list[Criterion]:
             if unfinished
             else f"all {summary.n_planned} planned runs finished"
         ),
-        "3.1.flagged_pct": "; ".join(why(r) for r in bad) if bad else "no run failed or raised a red flag",
+        "3.1.flagged_pct": "; ".join(why(r) for r in bad)
+        if bad
+        else ("no run failed or raised a red flag" if finished else "no run has finished yet"),
     }
     if best:
         for base, e in (("copy_last", best.copy_last_cosine), ("context_mean", best.context_mean_cosine)):
