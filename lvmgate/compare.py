@@ -1132,49 +1132,24 @@ def _criteria(
             )
         if b not in VEC2TEXT_BACKENDS:
             continue
-        cid = f"2.3.bleu4_vs_vec2text[{b}]"
-        est = r.comparisons["bleu4_vs_vec2text"]
         line = (
             f"BLEU-4 with {b}: LVM prediction {bl['lvm']:.3f}, true next vector decoded (the 1.4 baseline on "
             f"the same items, a ceiling) {bl[TRUTH]:.3f}; ratio LVM / baseline"
         ) + _measured_14(base14, b)
-        ceiling = mt[TRUTH]["bleu4"]
-        if not (ceiling.low > 0 and np.isfinite(est.value)):
-            put(
-                nm(
-                    cid,
-                    f"{b}'s BLEU-4 on the true next vectors, {_fmt(ceiling)}, is not distinguishable from 0: "
-                    f"a ratio to it means nothing ({line})",
-                )
-            )
-        else:
-            put(m(cid, est, line))
-        cid = f"2.3.cosine_vs_vec2text[{b}]"
+        put(_vs_vec2text(f"2.3.bleu4_vs_vec2text[{b}]", r.comparisons["bleu4_vs_vec2text"], mt[TRUTH]["bleu4"],
+                   f"{b}'s BLEU-4 on the true next vectors", line))  # fmt: skip
         est = r.comparisons.get("cosine_vs_vec2text")
         if est is None:
-            put(
-                nm(
-                    cid,
-                    "no encoder to re-encode decoded text with: text cosine not computed (pass --encoder)",
-                )
-            )
+            put(nm(f"2.3.cosine_vs_vec2text[{b}]",
+                   "no encoder to re-encode decoded text with: text cosine not computed (pass --encoder)"))  # fmt: skip
             continue
         tc = {p: mt[p]["text_cosine"].value for p in (TRUTH, "lvm")}
         line = (
             f"decoded text re-encoded, cosine with the true next vector: LVM {tc['lvm']:.3f}, true vector "
             f"decoded {tc[TRUTH]:.3f}; ratio LVM / baseline"
         )
-        ceiling = mt[TRUTH]["text_cosine"]
-        if not (ceiling.low > 0 and np.isfinite(est.value)):
-            put(
-                nm(
-                    cid,
-                    f"{b}'s own round trip of the true vectors, {_fmt(ceiling)}, is not distinguishable from 0: "
-                    f"a ratio to it means nothing ({line})",
-                )
-            )
-        else:
-            put(m(cid, est, line))
+        put(_vs_vec2text(f"2.3.cosine_vs_vec2text[{b}]", est, mt[TRUTH]["text_cosine"],
+                   f"{b}'s own round trip of the true vectors", line))  # fmt: skip
     text = diagnostics_text(diagnostics)
     out = {}
     for cid in CRITERIA:
@@ -1183,6 +1158,16 @@ def _criteria(
             c = c.with_reason(text)
         out[cid] = c
     return out
+
+
+def _vs_vec2text(cid: str, est: Estimate, ceiling: Estimate, what: str, line: str) -> Criterion:
+    """LVM / vec2text on the same items, measured only when vec2text's own number (the ceiling) is
+    distinguishable from 0: a ratio to nothing means nothing."""
+    if ceiling.low > 0 and np.isfinite(est.value):
+        return Criterion.measured(cid, est, line)
+    return Criterion.not_measured(
+        cid, f"{what}, {_fmt(ceiling)}, is not distinguishable from 0: a ratio to it means nothing ({line})"
+    )
 
 
 def _measured_14(base14: dict[str, Any] | None, backend: str) -> str:

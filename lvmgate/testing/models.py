@@ -14,7 +14,17 @@ import numpy as np
 import torch
 
 
-class BankOracle(torch.nn.Module):
+class _Model(torch.nn.Module):
+    """A torch module that is also a numpy predictor: contexts (B, w, D) -> (B, D) both ways."""
+
+    name = "model"
+
+    def predict(self, contexts: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.forward(torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))).numpy()
+
+
+class BankOracle(_Model):
     """contexts (B, w, D) -> the bank row after the one equal to each last context vector (B, D).
 
     It learned nothing (`training_articles` is empty: lvmgate.readiness reads that declaration); it
@@ -36,12 +46,8 @@ class BankOracle(torch.nn.Module):
         last = context[:, -1, :]  # (B, D); bank rows are unit length, so the largest dot is the row itself
         return self.bank[self._next_rows(last)]
 
-    def predict(self, contexts: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.forward(torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))).numpy()
 
-
-class SlowModel(torch.nn.Module):
+class SlowModel(_Model):
     """Context mean that takes `delay_s` per call: a model too slow for the plan's latency lines."""
 
     def __init__(self, delay_s: float = 1.2, name: str = "slow_model"):
@@ -55,12 +61,8 @@ class SlowModel(torch.nn.Module):
         time.sleep(self.delay_s)
         return context.mean(dim=1)  # (B, D)
 
-    def predict(self, contexts: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.forward(torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))).numpy()
 
-
-class OversizedModel(torch.nn.Module):
+class OversizedModel(_Model):
     """Context mean carrying `gib` GiB of float32 buffer it never reads: a model too big for the plan's
     memory lines. The buffer is allocated but not touched (no resident pages) and not persistent (no
     state_dict entry), so building it costs nothing; every memory count sees its bytes."""
@@ -75,12 +77,8 @@ class OversizedModel(torch.nn.Module):
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         return context.mean(dim=1)  # (B, D)
 
-    def predict(self, contexts: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.forward(torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))).numpy()
 
-
-class QuantizationHostileModel(torch.nn.Module):
+class QuantizationHostileModel(_Model):
     """A linear map of the context mean whose first weight column is 1e4 times the others and reads an
     input scaled by 1e-6: float32 barely feels that column, but INT8's scale is set by it and every other
     weight rounds to zero, so the INT8 model answers something else (cosine to float32 ~0)."""
@@ -102,7 +100,7 @@ class QuantizationHostileModel(torch.nn.Module):
         return self.linear(context.mean(dim=1) * self.scale)  # (B, D)
 
 
-class PerItemModel(torch.nn.Module):
+class PerItemModel(_Model):
     """Context mean computed one item at a time with `delay_s` per item: batching buys nothing."""
 
     def __init__(self, delay_s: float = 0.01, name: str = "per_item"):
