@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lvmgate.results import Estimate, Result
 
-if TYPE_CHECKING:
-    from lvmgate.policy import Policy
+
+class Policy(Protocol):
+    """What judging needs of a policy (lvmgate.policy.Policy): the threshold of a criterion id."""
+
+    def __getitem__(self, criterion_id: str) -> Any: ...
+
 
 MEASURED, NOT_MEASURED, NOT_APPLICABLE = "measured", "not_measured", "not_applicable"
 STATES = (MEASURED, NOT_MEASURED, NOT_APPLICABLE)

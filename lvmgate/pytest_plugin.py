@@ -300,7 +300,7 @@ def phase_runs(gs: GateSession) -> list:
 
 
 def write_reports(gs: GateSession) -> None:
-    from lvmgate.report.phase import write_phase_reports
+    from lvmgate.report.files import write_phase_reports
 
     for run in phase_runs(gs):
         write_phase_reports(run, gs.report_dir)
@@ -317,6 +317,6 @@ def pytest_html_results_summary(prefix, summary, postfix, session) -> None:
     gs: GateSession | None = session.config.stash.get(SESSION_KEY, None)
     if gs is None or not gs.phases():
         return
-    from lvmgate.report.phase import gate_tables_html
+    from lvmgate.report.html import gate_tables_html
 
     prefix.append(gate_tables_html(phase_runs(gs)))
