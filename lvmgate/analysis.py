@@ -880,7 +880,7 @@ def run_failure_analysis(
     dataset) or a JSONL file naming target chunks by article_id and chunk_index (needs `dataset`).
     """
     from lvmgate import __version__
-    from lvmgate.io import file_sha256
+    from lvmgate.io import file_sha256, portable_url
     from lvmgate.retrieval.predictors import load_predictor
     from lvmgate.stores import open_store
 
@@ -949,8 +949,6 @@ def run_failure_analysis(
         resamples=resamples,
         seed=seed,
     )
-    from lvmgate.cli.prepare import portable_url
-
     art = {
         "format": FORMAT,
         "tool": "failure_analysis",

@@ -33,7 +33,6 @@ difference of two independent article bootstraps.
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import math
 import os
@@ -326,19 +325,18 @@ def _write_plan(spec: GridSpec, paths: GridPaths) -> dict[str, Any]:
 
 
 # -- data ----------------------------------------------------------------------------------------------
-def _prepare_args(spec: GridSpec, w: int, out: Path) -> list[str]:
+def _prepare_params(spec: GridSpec, w: int):
+    """The PrepareParams of the grid's [data] table for context window `w` (prepare's defaults else)."""
+    from lvmgate.sequences import PrepareParams
+
     d = spec.data
-    args = ["prepare", "--output", str(out), "--context-window", str(w)]
-    for key, flag in (("store", "--store"), ("dataset", "--dataset"), ("limit", "--limit"),
-                      ("stride", "--stride"), ("val_split", "--val-split"), ("test_split", "--test-split"),
-                      ("seed", "--seed")):  # fmt: skip
-        if d.get(key) is not None:
-            args += [flag, str(d[key])]
-    for key, flag in (("skip_invalid", "--skip-invalid"), ("keep_repeated", "--keep-repeated"),
-                      ("augment", "--augment")):  # fmt: skip
-        if d.get(key):
-            args.append(flag)
-    return args
+    given = {k: d[k] for k in ("stride", "val_split", "test_split", "seed", "limit") if d.get(k) is not None}
+    return PrepareParams(
+        context_window=w,
+        **given,
+        drop_repeated=not d.get("keep_repeated", False),
+        skip_invalid=bool(d.get("skip_invalid", False)),
+    )
 
 
 def _prepared_matches(spec: GridSpec, w: int, out: Path) -> bool:
@@ -373,8 +371,7 @@ def _prepared_matches(spec: GridSpec, w: int, out: Path) -> bool:
 def ensure_data(spec: GridSpec, paths: GridPaths, w: int, say: Callable[[str], None]) -> Path:
     """The training file (NAME.npz) for context window `w`: given in [data] prepared, reused when
     the grid prepared it before with the same settings on the same dataset, else prepared now."""
-    from lvmgate.cli import build_parser
-    from lvmgate.sequences import meta_path_for, read_meta
+    from lvmgate.sequences import meta_path_for, prepare_dataset, read_meta
 
     given = spec.data.get("prepared", {}).get(str(w))
     if given:
@@ -391,11 +388,11 @@ def ensure_data(spec: GridSpec, paths: GridPaths, w: int, say: Callable[[str], N
             f'[data] prepared = {{ {w} = "NAME.npz" }}'
         )
     say(f"preparing windows of {w} chunks from {spec.data['dataset']} -> {out}")
-    args = build_parser().parse_args(_prepare_args(spec, w, out))
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        args.func(args)
-    for line in buf.getvalue().splitlines():
+    report = prepare_dataset(
+        spec.data.get("store"), spec.data["dataset"], out, _prepare_params(spec, w),
+        augment=bool(spec.data.get("augment", False)),
+    )  # fmt: skip
+    for line in report.lines:
         say("  " + line)
     return out
 

@@ -128,3 +128,17 @@ def redact_url(url: str | None) -> str | None:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return str(url)
+
+
+def portable_url(url: str) -> str:
+    """A store URL fit to record and reopen elsewhere: local paths made absolute, the password
+    removed (not masked: a reader supplies it again, e.g. from PGPASSWORD)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(str(url))
+    if parts.scheme in ("", "file"):
+        return os.path.abspath(url[len("file://") :] if parts.scheme == "file" else url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return str(url)

@@ -159,7 +159,7 @@ def test_skip_invalid_drops_windows_touching_nan_rows(store_dir, tmp_path):
 
 
 def test_recorded_store_urls_are_absolute_and_carry_no_password(tmp_path, monkeypatch):
-    from lvmgate.cli.prepare import portable_url
+    from lvmgate.io import portable_url
 
     monkeypatch.chdir(tmp_path)
     assert portable_url("artifacts/store") == str(tmp_path / "artifacts" / "store")

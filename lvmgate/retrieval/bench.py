@@ -40,7 +40,7 @@ import numpy as np
 
 from lvmgate.corpus import ArticleIndex
 from lvmgate.errors import InputError
-from lvmgate.io import atomic_open, to_jsonable, write_json
+from lvmgate.io import atomic_open, portable_url, to_jsonable, write_json
 from lvmgate.results import Estimate, Result
 from lvmgate.retrieval.bm25 import BM25Index, TermMatrix, tokenize, tokenize_all
 from lvmgate.retrieval.lex import LexIndex
@@ -501,7 +501,7 @@ def run_bench(
     prov = Provenance(
         tool="bench",
         dataset=dataset,
-        store=_portable(url),
+        store=portable_url(url),
         fingerprint=info.fingerprint,
         sample_size=len(queries),
         seed=seed,
@@ -537,9 +537,3 @@ def run_bench(
     if out is not None:
         write_run(run, out)
     return run
-
-
-def _portable(url: str) -> str:
-    from lvmgate.cli.prepare import portable_url
-
-    return portable_url(url)

@@ -47,7 +47,7 @@ class PrepareParams(Result):
     """Everything that decides the content of a prepared set (recorded in the meta)."""
 
     context_window: int
-    stride: int
+    stride: int = 2
     val_split: float = 0.1
     test_split: float = 0.0
     seed: int = 0
@@ -298,3 +298,87 @@ def write_prepared(
     }
     written["meta"] = write_json(paths["meta"], meta)
     return written
+
+
+# -- from a store --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PrepareReport(Result):
+    """What `prepare_dataset` did: the counts, the files written, and the lines a user reads."""
+
+    dataset: str
+    counts: PrepareCounts
+    paths: dict[str, str]
+    lines: tuple[str, ...]
+
+
+def prepare_dataset(
+    store_url: str | None,
+    dataset: str,
+    output: str | os.PathLike,
+    params: PrepareParams,
+    *,
+    augment: bool = False,
+) -> PrepareReport:
+    """Plan 2.1 / 4.1 end to end: read `dataset` from the store, build and split the windows, write
+    the set (meta last) with its provenance. `lvmgate prepare` and the grid both call this."""
+    from lvmgate.io import portable_url
+    from lvmgate.policy import load_policy
+    from lvmgate.results import Provenance
+    from lvmgate.stores import open_store
+
+    params.validate()
+    paths = set_paths(output)
+    policy = load_policy()
+    aug = Augmentation.from_policy(policy) if augment else None
+    with open_store(store_url) as store:
+        info = store.require(dataset)
+        if info.dim is None:
+            raise InputError(f"dataset {dataset!r} has no vectors (ingest it with --vectors or --encoder)")
+        index = store.articles(dataset)
+        prepared = prepare_sequences(index, store.vectors(dataset), params)
+        if store.info(dataset).fingerprint != info.fingerprint:
+            raise InputError(f"dataset {dataset!r} changed while preparing; run again")
+        url = portable_url(store.url)
+    c = prepared.counts
+    bank = {
+        "dataset": dataset,
+        "store": url,
+        "fingerprint": info.fingerprint,
+        "n_rows": info.n_rows,
+        "dim": info.dim,
+        "encoder": info.encoder,
+    }
+    provenance = Provenance(
+        tool="prepare",
+        dataset=dataset,
+        store=url,
+        fingerprint=info.fingerprint,
+        sample_size=c.n_articles_selected,
+        seed=params.seed,
+        params=params.to_dict(),
+        policy_digest=policy.digest,
+    )
+    write_prepared(prepared, output, index=index, bank=bank, augment=aug, provenance=provenance.to_dict())
+    return PrepareReport(dataset, c, {k: str(v) for k, v in paths.items()}, _summary(c, params, paths))
+
+
+def _summary(c: PrepareCounts, params: PrepareParams, paths: dict[str, Path]) -> tuple[str, ...]:
+    per_split = ", ".join(
+        f"{k} {c.windows[k]} windows / {c.articles[k]} articles ({100 * c.window_fractions[k]:.1f}%)"
+        for k in c.windows
+    )
+    lines = [
+        f"prepared {c.n_windows} windows of {params.context_window}+1 chunks from "
+        f"{c.n_articles_used} of {c.n_articles_selected} articles: {per_split}",
+        f"skipped {c.n_skipped_articles} articles ({c.n_short_articles} shorter than "
+        f"{params.context_window + 1} chunks); dropped {c.n_dropped_duplicate} duplicate, "
+        f"{c.n_dropped_repeated} repeated-vector, {c.n_dropped_invalid} invalid-vector windows",
+    ]
+    if params.limit is not None and params.limit > c.n_articles_available:
+        lines.append(
+            f"note: --limit {params.limit} exceeds the {c.n_articles_available} articles available; used all"
+        )
+    if c.n_order_breaks:
+        lines.append(f"warning: {c.n_order_breaks} chunk_index breaks inside articles; no window crosses one")
+    lines.append(f"wrote {', '.join(str(paths[k]) for k in (*c.windows, 'meta'))}")
+    return tuple(lines)
