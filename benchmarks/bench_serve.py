@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from lvmgate.deploy import export_onnx, load_lvm, run_loadtest, running_server
+from lvmgate.deploy import export_onnx, run_loadtest, running_server
 from lvmgate.io import write_json
+from lvmgate.lvm.load import load_model
 from lvmgate.stores import open_store
 from lvmgate.synth import synthesize
 
@@ -139,7 +140,7 @@ def _ms(text: str) -> float:
 
 
 def bench_preset(name: str, store_url: str, args, folder: Path) -> dict[str, Any]:
-    loaded = load_lvm(f"preset:{name}", threads=1)
+    loaded = load_model(f"preset:{name}", threads=1)
     onnx_path = folder / f"{name}.onnx"
     t = time.perf_counter()
     export = export_onnx(loaded.module, onnx_path, window=args.window, threads=1)

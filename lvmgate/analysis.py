@@ -710,8 +710,8 @@ def items_from_windows(
     their domain codes (-1 missing; None: no codes); `decoder` decodes the true next vectors.
     """
     from lvmgate.lvm.evaluate import TIE_TOLERANCE, full_bank_ranks, window_scores
+    from lvmgate.lvm.predictor import as_predictor, check_prediction
     from lvmgate.metrics.reconstruction import bleu_statistics
-    from lvmgate.retrieval.predictors import as_predictor, check_prediction
 
     ctx_rows = np.asarray(ctx_rows, dtype=np.int64)
     tgt_rows = np.asarray(tgt_rows, dtype=np.int64)
@@ -846,7 +846,7 @@ def model_context_window(lvm_model: str) -> int | None:
     """The context window an lvmgate checkpoint was trained on (from the data it records), if known."""
     if not os.path.isfile(lvm_model):
         return None
-    from lvmgate.training.checkpoints import read_checkpoint
+    from lvmgate.lvm.checkpoint import read_checkpoint
 
     body = read_checkpoint(lvm_model)
     w = ((body.get("data") or {}).get("train") or {}).get("context_window")
@@ -881,7 +881,7 @@ def run_failure_analysis(
     """
     from lvmgate import __version__
     from lvmgate.io import file_sha256, portable_url
-    from lvmgate.retrieval.predictors import load_predictor
+    from lvmgate.lvm.load import load_predictor
     from lvmgate.stores import open_store
 
     test_set = Path(test_set)

@@ -340,7 +340,7 @@ def evaluate_space(
 def predictor_space(predictor: Any, context_window: int = 5) -> SpaceMap:
     """A learned-space map from an LVM: each word vector repeated `context_window` times as the
     context, the prediction (B, D) as the word's image. copy_last / context_mean give the identity."""
-    from lvmgate.retrieval.predictors import as_predictor, check_prediction
+    from lvmgate.lvm.predictor import as_predictor, check_prediction
 
     w = int(context_window)
     if w < 1:

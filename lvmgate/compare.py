@@ -283,50 +283,21 @@ class ModelUnderTest:
 
 
 def load_model(spec: str, *, device: str | None = None) -> ModelUnderTest:
-    """An LVM checkpoint (with its training log, if any) or any lvmgate predictor spec
-    (copy_last, context_mean, module:attribute), as a predictor (B, w, D) -> (B, D)."""
-    from lvmgate.retrieval.predictors import load_predictor
+    """Any `--lvm-model` value (lvmgate.lvm.load), with the training log of a checkpoint (if any)."""
+    from lvmgate.lvm.load import load_model as load
+    from lvmgate.training.logging import TrainingLog
 
-    path = Path(spec)
-    if path.suffix == ".pt" or path.exists():
-        from lvmgate.training.checkpoints import find_training_log, load_lvm
-        from lvmgate.training.logging import TrainingLog
-
-        loaded = load_lvm(path, device=device or "cpu")
-        log_path = find_training_log(path)
-        log = TrainingLog.read(log_path).data if log_path.is_file() else None
-        info = {
-            "path": str(path.resolve()),
-            "sha256": file_sha256(path),
-            "weights_digest": loaded.weights_digest,
-            "config": loaded.config.to_dict() if hasattr(loaded.config, "to_dict") else None,
-            "training_log": str(log_path) if log else None,
-        }
-        return ModelUnderTest(str(spec), loaded.predict, int(loaded.config.dim), "checkpoint", info, log)
-    pred = load_predictor(spec)
-    info: dict[str, Any] = {"predictor": pred.name}
-    digest = predictor_digest(spec, pred)
-    if digest:  # ties this artifact to the model, as lvmgate.readiness.model_identity names it
-        info["weights_digest"] = digest
-    return ModelUnderTest(str(spec), pred.predict, None, "predictor", info)
-
-
-def predictor_digest(spec: str, pred: Any) -> str | None:
-    """The digest lvmgate.readiness.model_identity gives the same spec: `baseline:NAME` for the
-    baselines, the weights digest for a torch module; None for anything else (plain functions)."""
-    from lvmgate.retrieval.predictors import BASELINES
-
-    if spec in BASELINES:
-        return f"baseline:{spec}"
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        return None
-    if isinstance(pred, torch.nn.Module):
-        from lvmgate.training.checkpoints import weights_digest
-
-        return weights_digest(pred.state_dict())
-    return None
+    loaded = load(spec, device=device)
+    if loaded.kind != "checkpoint":
+        info: dict[str, Any] = {"predictor": loaded.predictor.name}
+        if loaded.digest:  # ties this artifact to the model, as lvmgate.readiness.model_identity names it
+            info["weights_digest"] = loaded.digest
+        return ModelUnderTest(str(spec), loaded.predict, None, "predictor", info)
+    log_path = Path(loaded.info["training_log"])
+    log = TrainingLog.read(log_path).data if log_path.is_file() else None
+    info = {k: loaded.info[k] for k in ("path", "sha256", "weights_digest", "config")}
+    info["training_log"] = str(log_path) if log else None
+    return ModelUnderTest(str(spec), loaded.predict, loaded.dim, "checkpoint", info, log)
 
 
 def training_articles(model: ModelUnderTest, test: TestSet | None = None) -> tuple[set[str] | None, str]:
@@ -637,9 +608,10 @@ def _compare(
     from lvmgate.decoders import NearestDecoder, get_decoder
     from lvmgate.decoders.vec2text import FETCH_HELP, weights_available
     from lvmgate.encoders import get_encoder
+    from lvmgate.lvm.baselines import context_mean, copy_last
     from lvmgate.lvm.evaluate import window_scores
+    from lvmgate.lvm.predictor import check_prediction
     from lvmgate.metrics.reconstruction import bleu_statistics, cosine_rows, token_f1
-    from lvmgate.retrieval.predictors import check_prediction
 
     # -- checks before any decoding ---------------------------------------------------------------
     if model.dim is not None and model.dim != ts.dim:
@@ -722,8 +694,8 @@ def _compare(
     batch_s = (time.perf_counter() - t0) / max(n, 1)
     preds = {
         "lvm": lvm_pred,
-        "copy_last": ctx[:, -1].copy(),
-        "context_mean": ctx.mean(axis=1),
+        "copy_last": copy_last(ctx),
+        "context_mean": context_mean(ctx),
         TRUTH: tgt,
     }
     single = _single_query_seconds(model, ctx[: max(1, latency_queries)])

@@ -595,9 +595,10 @@ def _evaluate(paths: GridPaths, name: str, log: dict[str, Any], *, resamples: in
     """The run's model, copy-last and context-mean on the run's validation windows; cached in the
     run directory (eval.json / eval.npz) while the model file, validation file and settings match."""
     from lvmgate.lvm.baselines import context_mean, copy_last
-    from lvmgate.lvm.evaluate import Evaluation, evaluate_predictors, model_predictor
+    from lvmgate.lvm.checkpoint import load_lvm
+    from lvmgate.lvm.evaluate import Evaluation, evaluate_predictors
+    from lvmgate.lvm.predictor import TorchPredictor
     from lvmgate.sequences import SequenceSet
-    from lvmgate.training import load_lvm
 
     model = paths.model(name)
     val_info = (log.get("data") or {}).get("val") or {}
@@ -622,7 +623,7 @@ def _evaluate(paths: GridPaths, name: str, log: dict[str, Any], *, resamples: in
         raise InputError(f"run {name}: {val_path} changed since the run validated on it")
     loaded = load_lvm(model)
     ev = evaluate_predictors(
-        {"model": model_predictor(loaded.model), "copy_last": copy_last, "context_mean": context_mean},
+        {"model": TorchPredictor(loaded.model), "copy_last": copy_last, "context_mean": context_mean},
         val,
         max_recall_windows=max_recall_windows,
         resamples=resamples,

@@ -46,7 +46,7 @@ import numpy as np
 
 from lvmgate.criteria import Criterion, from_values
 from lvmgate.errors import InputError
-from lvmgate.io import file_sha256, read_json, write_json
+from lvmgate.io import read_json, write_json
 from lvmgate.results import Estimate, Result
 from lvmgate.retrieval.queries import NEXT_GRADES
 
@@ -101,7 +101,7 @@ class ModelIdentity(Result):
 
     spec: str
     kind: str  # checkpoint | preset | module | baseline | onnx
-    digest: str  # sha256 of the weights (lvmgate.training.checkpoints.weights_digest), first 16 hex
+    digest: str  # sha256 of the weights (lvmgate.lvm.checkpoint.weights_digest), first 16 hex
     trained: bool | None
     params: int | None
     window: int | None
@@ -112,8 +112,8 @@ _MODELS: dict[tuple, Any] = {}
 
 
 def load_model(spec: str, *, threads: int | None = None):
-    """`lvmgate.deploy.models.load_lvm(spec)`, cached per process (a file by path, size and mtime)."""
-    from lvmgate.deploy.models import load_lvm
+    """`lvmgate.lvm.load.load_model(spec)`, cached per process (a file by path, size and mtime)."""
+    from lvmgate.lvm.load import load_model as load
 
     spec = str(spec)
     key: tuple = (spec,)
@@ -121,7 +121,7 @@ def load_model(spec: str, *, threads: int | None = None):
         st = os.stat(spec)
         key = (os.path.abspath(spec), st.st_size, st.st_mtime_ns)
     if key not in _MODELS:
-        _MODELS[key] = load_lvm(spec, threads=threads)
+        _MODELS[key] = load(spec, threads=threads)
     return _MODELS[key]
 
 
@@ -129,23 +129,16 @@ def model_identity(spec: str, loaded: Any = None) -> ModelIdentity:
     """The digest of the model `spec` names: of its weights for a torch model (what a checkpoint's
     `weights_digest` records, measured here rather than trusted), of the file for an .onnx model."""
     loaded = loaded if loaded is not None else load_model(spec)
-    desc = loaded.describe()
-    if loaded.kind == "baseline":
-        digest = f"baseline:{loaded.name}"
-    elif loaded.module is not None:
-        from lvmgate.training.checkpoints import weights_digest
-
-        digest = weights_digest(loaded.module.state_dict())
-    else:
-        digest = file_sha256(spec)[:16]
+    if loaded.digest is None:
+        raise InputError(f"{spec}: a numpy-only predictor has no weights to tie the deployment checks to")
     return ModelIdentity(
         spec=str(spec),
         kind=loaded.kind,
-        digest=digest,
+        digest=loaded.digest,
         trained=loaded.trained,
-        params=desc.get("params"),
+        params=loaded.params,
         window=loaded.window,
-        dim=int(loaded.dim),
+        dim=int(loaded.dim or 768),
     )
 
 
@@ -442,8 +435,8 @@ def training_articles(
     """(article ids the model was trained on, where from): an untrained model (baseline, preset) saw
     none; a checkpoint's training log names its training split (path and sha256), whose prepared
     meta lists the articles. None, with the reason, when they cannot be established."""
+    from lvmgate.lvm.checkpoint import find_training_log
     from lvmgate.sequences.loader import meta_path_for, read_meta
-    from lvmgate.training.checkpoints import find_training_log
 
     if loaded.kind in ("baseline", "preset"):
         return set(), f"{loaded.kind} {loaded.name}: trained on nothing"

@@ -178,7 +178,8 @@ def work(tmp_path_factory):
 
 
 def test_failures_are_exactly_the_benchmarks_misses_on_the_same_windows(work):
-    from lvmgate.retrieval import load_predictor, run_bench
+    from lvmgate.lvm.load import load_predictor
+    from lvmgate.retrieval import run_bench
     from lvmgate.sequences import SequenceSet
 
     test = work / "d_test.npz"
@@ -224,7 +225,7 @@ def test_the_vec2text_path_decodes_the_true_vectors(work, tmp_path):
     pytest.importorskip("vec2text")
     from lvmgate.decoders import get_decoder
     from lvmgate.decoders.tiny import build_tiny_vec2text
-    from lvmgate.retrieval import load_predictor
+    from lvmgate.lvm.load import load_predictor
     from lvmgate.sequences import SequenceSet
 
     root = build_tiny_vec2text(tmp_path / "v2t")

@@ -31,7 +31,7 @@ from lvmgate.arithmetic import (
 from lvmgate.cli import main
 from lvmgate.encoders import get_encoder
 from lvmgate.errors import InputError
-from lvmgate.retrieval import ContextMean, CopyLast
+from lvmgate.lvm.baselines import ContextMean, CopyLast
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

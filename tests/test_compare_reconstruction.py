@@ -19,6 +19,7 @@ from lvmgate.cli import main as cli
 from lvmgate.compare import CRITERIA, PairedBootstrap, compare_reconstruction
 from lvmgate.errors import InputError
 from lvmgate.gate import decide
+from lvmgate.lvm.checkpoint import save_checkpoint
 from lvmgate.lvm.mamba import LVM, LVMConfig
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import load_policy
@@ -26,7 +27,7 @@ from lvmgate.sequences import SequenceSet
 from lvmgate.stores import EmbeddedStore
 from lvmgate.testing.proof import expect
 from lvmgate.testing.shared import shared_dir
-from lvmgate.training import TrainConfig, save_checkpoint, train
+from lvmgate.training import TrainConfig, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 TRAIN = {"model_size": "tiny", "batch_size": 64, "lr": 5e-3, "threads": 1, "epochs": 8}

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from lvmgate.deploy.loadtest import run_loadtest
-from lvmgate.deploy.models import load_lvm
 from lvmgate.deploy.predictor import batch_curve
 from lvmgate.deploy.quantize import quantize_report, synthetic_eval
 from lvmgate.deploy.server import running_server
+from lvmgate.lvm.load import load_model
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.readiness import api_checks, deployment_checklist, model_identity
 from lvmgate.stores import EmbeddedStore
@@ -57,14 +57,16 @@ def serve(store: Path, spec: str):
 
 @pytest.mark.proves(stop=["4.4.int8_cosine"])
 def test_a_model_int8_breaks_is_stop(tmp_path):
-    q = quantize_report(load_lvm(HOSTILE).module, synthetic_eval(WINDOW, n=64, bank_rows=512), window=WINDOW)
+    q = quantize_report(
+        load_model(HOSTILE).module, synthetic_eval(WINDOW, n=64, bank_rows=512), window=WINDOW
+    )
     c = expect(checklist(tmp_path, HOSTILE, quantize=q.to_dict()), "4.4.int8_cosine", "fail")
     assert c.value.value < 0.5
 
 
 @pytest.mark.proves(stop=["4.4.batch_speedup"])
 def test_a_model_that_gains_nothing_from_batching_is_stop(tmp_path):
-    curve = batch_curve(load_lvm(PER_ITEM, window=WINDOW).predictor, window=WINDOW, batch_sizes=(1, 16),
+    curve = batch_curve(load_model(PER_ITEM, window=WINDOW).predictor, window=WINDOW, batch_sizes=(1, 16),
                         min_seconds=0.1, min_repeats=2)  # fmt: skip
     c = expect(
         checklist(tmp_path, PER_ITEM, export={"batch_curve": curve.to_dict()}), "4.4.batch_speedup", "fail"
@@ -83,7 +85,7 @@ def test_a_server_slower_than_the_plans_p99_is_stop(store, tmp_path):
 
 @pytest.mark.proves(stop=["4.4.api_failures"])
 def test_a_server_answering_for_another_model_fails_the_api_checks(store, tmp_path):
-    mine = load_lvm("preset:tiny:0", window=WINDOW)
+    mine = load_model("preset:tiny:0", window=WINDOW)
     bank = EmbeddedStore(store / "store").vectors("drift")
     with serve(store, "preset:tiny:1") as srv:
         checks = api_checks(srv.url, mine.predictor, np.asarray(bank), WINDOW)

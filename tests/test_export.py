@@ -20,15 +20,15 @@ from lvmgate.deploy import (
     EvalSet,
     check_onnx,
     export_onnx,
-    load_lvm,
     quantize_report,
     quantize_torch,
-    random_contexts,
     synthetic_eval,
     weights_size,
 )
 from lvmgate.deploy.quantize import compare
 from lvmgate.errors import InputError
+from lvmgate.lvm.load import load_model
+from lvmgate.lvm.predictor import random_contexts
 from lvmgate.stores import open_store
 from lvmgate.synth import synthesize
 
@@ -37,7 +37,7 @@ WINDOW = 5
 
 @pytest.fixture(scope="module")
 def tiny():
-    return load_lvm("preset:tiny", threads=1)
+    return load_model("preset:tiny", threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_export_report_records_parity_weights_and_batch_curve(exported):
     assert [p["batch_size"] for p in o["parity"]] == [1, 3, 64]
     assert o["versions"]["onnxscript"] != "missing"
     w = report["weights"]
-    assert w["params"] == report["model"]["params"] == load_lvm("preset:tiny").module.cfg.param_count()
+    assert w["params"] == report["model"]["params"] == load_model("preset:tiny").module.cfg.param_count()
     assert 0 < w["compressed_bytes"] < w["safetensors_bytes"] and w["under_limit"]
     curve = report["batch_curve"]
     assert curve["includes_search"] and curve["bank_rows"] > 0
@@ -124,7 +124,7 @@ def test_export_report_records_parity_weights_and_batch_curve(exported):
 
 def test_parity_check_fails_for_a_model_that_is_not_the_exported_one(exported, tiny):
     onnx_path, _ = exported
-    other = load_lvm("preset:tiny:7").module  # same shapes, other weights
+    other = load_model("preset:tiny:7").module  # same shapes, other weights
     result = check_onnx(other, onnx_path, window=WINDOW, batch_sizes=(1, 4))
     assert not result.passed and result.max_abs_diff > 1e-2
     same = check_onnx(tiny.module, onnx_path, window=WINDOW, batch_sizes=(1, 4))
@@ -132,7 +132,7 @@ def test_parity_check_fails_for_a_model_that_is_not_the_exported_one(exported, t
 
 
 def test_torchscript_exporter_also_exports(tmp_path):
-    model = load_lvm("context_mean").module
+    model = load_model("context_mean").module
     result = export_onnx(model, tmp_path / "mean.onnx", window=3, exporter="torchscript", batch_sizes=(1, 6))
     assert result.passed and result.dynamic_batch and result.max_abs_diff < 1e-6
 
@@ -233,7 +233,7 @@ def test_weights_size_round_trips_through_safetensors(tiny, tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["export", "--lvm-model", "missing/model.pt"], "unknown model"),
+        (["export", "--lvm-model", "missing/model.pt"], "no such checkpoint"),
         (["export", "--lvm-model", "preset:huge"], "unknown model size"),
         (
             ["quantize", "--lvm-model", "copy_last", "--store", "nowhere-store", "--dataset", "x"],
@@ -250,8 +250,8 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path, monke
 
 
 def test_export_reads_a_trainer_checkpoint(tmp_path):
+    from lvmgate.lvm.checkpoint import save_checkpoint
     from lvmgate.lvm.mamba import LVM, preset
-    from lvmgate.training.checkpoints import save_checkpoint
 
     torch.manual_seed(3)
     model = LVM(preset("tiny"))

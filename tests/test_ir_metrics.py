@@ -25,7 +25,8 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 def bench_next_run():
     """A `next` benchmark over a small synthetic corpus, every text and vector backend."""
     from lvmgate.corpus import ArticleIndex
-    from lvmgate.retrieval import ContextMean, bench, next_queries, store_windows
+    from lvmgate.lvm.baselines import ContextMean
+    from lvmgate.retrieval import bench, next_queries, store_windows
     from lvmgate.synth import synthesize
 
     corpus = synthesize(30, seed=5, dim=64)

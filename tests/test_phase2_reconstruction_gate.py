@@ -27,6 +27,7 @@ from lvmgate.artifacts import judge_phase
 from lvmgate.criteria import Criterion
 from lvmgate.errors import InputError
 from lvmgate.gate import decide
+from lvmgate.lvm.checkpoint import save_checkpoint
 from lvmgate.lvm.mamba import LVM, LVMConfig
 from lvmgate.policy import criterion_ids
 from lvmgate.sources.arithmetic import arithmetic_gate
@@ -34,7 +35,6 @@ from lvmgate.stores import EmbeddedStore
 from lvmgate.synth import synthesize
 from lvmgate.testing.proof import expect, provenances
 from lvmgate.testing.shared import shared_dir
-from lvmgate.training import save_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -27,15 +27,17 @@ from test_compare_reconstruction import build_workspace
 from lvmgate.artifacts import judge_phase
 from lvmgate.cli import main as cli
 from lvmgate.errors import InputError
-from lvmgate.lvm.evaluate import evaluate_predictors, model_predictor
+from lvmgate.lvm.checkpoint import save_checkpoint
+from lvmgate.lvm.evaluate import evaluate_predictors
 from lvmgate.lvm.mamba import LVM, LVMConfig
+from lvmgate.lvm.predictor import TorchPredictor
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids
 from lvmgate.sequences import SequenceSet
 from lvmgate.stores import EmbeddedStore
 from lvmgate.testing.proof import expect
 from lvmgate.testing.shared import shared_dir
-from lvmgate.training import TrainConfig, TrainingError, save_checkpoint, train
+from lvmgate.training import TrainConfig, TrainingError, train
 from lvmgate.training.assess import assess_run
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -137,9 +139,9 @@ def plant_copy_last(work) -> Path:
         model.layers[0].mixer.out_proj.weight.zero_()  # the block adds nothing: x passes through
     val = SequenceSet.load(work["root"] / "drift_val.npz")
     ctx, _ = val.gather(np.arange(8))
-    assert np.allclose(model_predictor(model)(ctx), ctx[:, -1], atol=1e-5)  # really copy-last
+    assert np.allclose(TorchPredictor(model).predict(ctx), ctx[:, -1], atol=1e-5)  # really copy-last
     cos = float(
-        np.mean(evaluate_predictors({"m": model_predictor(model)}, val, resamples=0).scores["m"]["cosine"])
+        np.mean(evaluate_predictors({"m": TorchPredictor(model)}, val, resamples=0).scores["m"]["cosine"])
     )
     out = work["own"] / "models" / "copy.pt"
     digest = save_checkpoint(out, {"kind": "final", "config": model.cfg.to_dict(), "model": model.state_dict(),

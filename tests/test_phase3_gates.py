@@ -20,14 +20,14 @@ import pytest
 import torch
 
 from lvmgate.cli import main as cli
+from lvmgate.lvm.baselines import CopyLast
+from lvmgate.lvm.checkpoint import save_checkpoint
 from lvmgate.lvm.mamba import LVM, LVMConfig
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids
-from lvmgate.retrieval import CopyLast
 from lvmgate.sequences import SequenceSet
 from lvmgate.stores import EmbeddedStore
 from lvmgate.testing.proof import expect, provenances
-from lvmgate.training import save_checkpoint
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 ENV.pop("LVMGATE_VEC2TEXT_PATH", None)
@@ -144,9 +144,9 @@ def plant_copy_last(work) -> Path:
         model.layers[0].mixer.out_proj.weight.zero_()
     test = SequenceSet.load(work / "grid" / "data" / "ctx5_test.npz")
     ctx, _ = test.gather(np.arange(8))
-    from lvmgate.lvm.evaluate import model_predictor
+    from lvmgate.lvm.predictor import TorchPredictor
 
-    assert np.allclose(model_predictor(model)(ctx), CopyLast().predict(ctx), atol=1e-5)
+    assert np.allclose(TorchPredictor(model).predict(ctx), CopyLast().predict(ctx), atol=1e-5)
     out = work / "copy_last.pt"
     save_checkpoint(out, {"kind": "final", "config": model.cfg.to_dict(), "model": model.state_dict()})
     return out

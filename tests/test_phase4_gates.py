@@ -29,9 +29,9 @@ from lvmgate.cli import main as cli
 from lvmgate.cli.status import checklist
 from lvmgate.deploy.export import check_onnx, export_onnx
 from lvmgate.deploy.loadtest import run_loadtest
-from lvmgate.deploy.models import load_lvm
 from lvmgate.deploy.quantize import quantize_report, synthetic_eval
 from lvmgate.deploy.server import running_server
+from lvmgate.lvm.load import load_model
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids
 from lvmgate.readiness import choose_bleu, model_identity, run_readiness
@@ -202,8 +202,8 @@ def _broken_deployment(world: Path) -> Path:
     if broken.exists():
         shutil.rmtree(broken)
     shutil.copytree(world / "deploy", broken)
-    mine = load_lvm(str(world / "models" / "lvm.pt"))
-    other = load_lvm("preset:tiny:3", window=WINDOW)
+    mine = load_model(str(world / "models" / "lvm.pt"))
+    other = load_model("preset:tiny:3", window=WINDOW)
     export_onnx(other.module, broken / "other.onnx", window=WINDOW, exporter="torchscript")
     parity = check_onnx(mine.module, broken / "other.onnx", window=WINDOW, exporter="torchscript")
     assert not parity.passed

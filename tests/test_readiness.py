@@ -16,8 +16,9 @@ from ir_measures import Rprec
 
 from lvmgate.cli import main as cli
 from lvmgate.criteria import Criterion
-from lvmgate.deploy.models import load_lvm
 from lvmgate.deploy.server import running_server
+from lvmgate.lvm.checkpoint import save_checkpoint
+from lvmgate.lvm.load import load_model
 from lvmgate.lvm.mamba import LVM, preset
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids, default_policy
@@ -42,7 +43,6 @@ from lvmgate.readiness import (
 from lvmgate.results import Estimate
 from lvmgate.stores import EmbeddedStore
 from lvmgate.testing.proof import expect
-from lvmgate.training import save_checkpoint
 
 WINDOW = 4
 
@@ -116,7 +116,7 @@ def test_readiness_measures_every_box_for_this_model(small, ready):
     assert all(st.fresh for st in checklist.artifacts.values())
     v = {k: e.value for k, e in checklist.values.items()}
     assert all(math.isfinite(x) for x in v.values()), checklist.messages
-    params = load_lvm(str(root / "tiny.pt")).describe()["params"]
+    params = load_model(str(root / "tiny.pt")).describe()["params"]
     assert (
         0.8 * params * 4 / 1e9 < v["4.4.weights_gb"] < 1.05 * params * 4 / 1e9
     )  # float32, gzip barely helps
@@ -167,7 +167,7 @@ def test_an_artifact_for_another_model_never_ticks_a_box(small, ready):
 def test_api_checks_catch_a_server_answering_for_another_model(small):
     root, _ = small
     bank = EmbeddedStore(root / "store").vectors("drift")
-    mine = load_lvm("preset:tiny:0", window=WINDOW)
+    mine = load_model("preset:tiny:0", window=WINDOW)
     args = ["--lvm-model", "preset:tiny:1", "--store", str(root / "store"), "--dataset", "drift"]
     with running_server([*args, "--window", str(WINDOW)]) as srv:
         checks = {c.name: c for c in api_checks(srv.url, mine.predictor, bank, WINDOW)}

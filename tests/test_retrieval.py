@@ -17,13 +17,11 @@ from hypothesis import strategies as st
 from lvmgate.cli import main
 from lvmgate.corpus import ArticleIndex
 from lvmgate.errors import InputError
+from lvmgate.lvm.baselines import ContextMean, CopyLast
+from lvmgate.lvm.predictor import FunctionPredictor
 from lvmgate.retrieval import (
-    ContextMean,
-    CopyLast,
-    FunctionPredictor,
     bench,
     build_index,
-    load_predictor,
     next_queries,
     parse_backends,
     run_bench,
@@ -297,48 +295,6 @@ def test_bench_input_errors(corpus):
         bench(
             c.vectors, None, idx, q, backends=("lvm",), predictor=FunctionPredictor(lambda x: np.ones((5, 3)))
         )
-
-
-def test_load_predictor_names_modules_functions_and_checkpoints(tmp_path, monkeypatch):
-    import sys
-    import types
-
-    assert load_predictor("copy_last").name == "copy_last"
-    assert load_predictor("context_mean").name == "context_mean"
-    p = load_predictor("lvmgate.retrieval.predictors:ContextMean")  # a class
-    assert p.predict(np.ones((2, 3, 4), np.float32)).shape == (2, 4)
-    f = load_predictor("numpy:sum")  # not a factory: a function taking the contexts is wrapped
-    assert f.name == "sum"
-    # a checkpoint path goes to lvmgate.training.checkpoints.load_lvm; memory from the model's tensors
-    ckpt = tmp_path / "m.pt"
-    ckpt.write_bytes(b"x")
-
-    class Tensor:
-        def numel(self):
-            return 10
-
-        def element_size(self):
-            return 4
-
-    class Loaded:
-        model = types.SimpleNamespace(parameters=lambda: [Tensor(), Tensor()], buffers=lambda: [Tensor()])
-
-        def predict(self, contexts):
-            return contexts[:, 0]
-
-    fake = types.ModuleType("lvmgate.training.checkpoints")
-    fake.load_lvm = lambda path: Loaded()
-    monkeypatch.setitem(sys.modules, "lvmgate.training.checkpoints", fake)
-    lvm = load_predictor(str(ckpt))
-    assert lvm.name == "m.pt" and lvm.memory_bytes() == 120
-    assert lvm.predict(np.ones((2, 3, 4), np.float32)).shape == (2, 4)
-    monkeypatch.setitem(sys.modules, "lvmgate.training.checkpoints", None)  # import fails
-    with pytest.raises(InputError, match=r"needs lvmgate\.training\.checkpoints\.load_lvm"):
-        load_predictor(str(ckpt))
-    with pytest.raises(InputError, match="unknown predictor"):
-        load_predictor("nonsense")
-    with pytest.raises(InputError, match="cannot load"):
-        load_predictor("lvmgate.nope:thing")
 
 
 # --- the store-level runner and the CLI -----------------------------------------------------------

@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from lvmgate.cli import main as cli
 from lvmgate.errors import InputError
+from lvmgate.lvm.checkpoint import find_training_log, load_lvm, read_checkpoint, weights_digest
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.stores import EmbeddedStore
-from lvmgate.training import TrainConfig, load_lvm, lr_factor, train, weights_digest
-from lvmgate.training.checkpoints import find_training_log, read_checkpoint, retention
+from lvmgate.training import TrainConfig, lr_factor, train
+from lvmgate.training.checkpoints import retention
 from lvmgate.training.logging import loss_not_decreasing, val_diverging
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}

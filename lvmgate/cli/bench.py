@@ -117,8 +117,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lvmgate.lvm.load import load_predictor
     from lvmgate.policy import load_policy
-    from lvmgate.retrieval import load_predictor, parse_backends, run_bench, summary_path
+    from lvmgate.retrieval import parse_backends, run_bench, summary_path
 
     if args.backends is None:
         backends = ("vec", "bm25", "lex") + (("lvm",) if args.lvm_model else ())

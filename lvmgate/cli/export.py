@@ -56,13 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lvmgate.deploy.export import ExportReport, export_onnx
-    from lvmgate.deploy.models import load_lvm
     from lvmgate.deploy.predictor import batch_curve, build_search
     from lvmgate.deploy.weights import weights_size
     from lvmgate.io import write_json
+    from lvmgate.lvm.load import load_model
     from lvmgate.results import Provenance
 
-    loaded = load_lvm(args.lvm_model, window=args.window, threads=args.threads)
+    loaded = load_model(args.lvm_model, window=args.window, dim=768, threads=args.threads)
     if loaded.module is None:
         raise InputError(f"{args.lvm_model}: export needs a PyTorch model, not {loaded.kind}")
     window = loaded.window or args.window or 5

@@ -28,14 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lvmgate.deploy.models import load_lvm
     from lvmgate.deploy.quantize import quantize_report, store_eval, synthetic_eval
     from lvmgate.io import write_json
+    from lvmgate.lvm.load import load_model
     from lvmgate.results import Provenance
 
     if args.n < 1 or args.batch_size < 1:
         raise InputError("--n and --batch-size must be at least 1")
-    loaded = load_lvm(args.lvm_model, window=args.window, threads=args.threads)
+    loaded = load_model(args.lvm_model, window=args.window, dim=768, threads=args.threads)
     if loaded.module is None:
         raise InputError(f"{args.lvm_model}: quantisation needs a PyTorch model, not {loaded.kind}")
     window = loaded.window or args.window or 5

@@ -74,9 +74,9 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from lvmgate.arithmetic import predictor_space, read_analogies, vector_arithmetic
     from lvmgate.io import write_json
+    from lvmgate.lvm.load import load_predictor
     from lvmgate.policy import load_policy
     from lvmgate.results import Provenance
-    from lvmgate.retrieval import load_predictor
 
     if args.vocab_size < 1000:
         raise InputError(f"--vocab-size must be at least 1000, got {args.vocab_size}")

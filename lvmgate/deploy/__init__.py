@@ -5,27 +5,24 @@ gates read from JSON artifacts; see docs/deploy.md.
 - export:    `export_onnx` / `check_onnx` -> OnnxExport (parity with PyTorch in onnxruntime)
 - quantize:  `quantize_report` -> QuantizeReport (torch and onnxruntime dynamic INT8 vs float32)
 - weights:   `weights_size` -> WeightsSize (safetensors + compression vs the 4 GB limit)
-- predictor: `TorchPredictor`, `OnnxPredictor`, `Engine`, `MicroBatcher`, `batch_curve` -> BatchCurve
+- predictor: `Engine`, `MicroBatcher`, `batch_curve` -> BatchCurve (the model wrappers are lvmgate.lvm.predictor's)
 - server:    `ServeConfig`, `build_backend`, `create_app`, `serve`, `running_server`
 - loadtest:  `run_loadtest` -> LoadTestResult
-- models:    `load_lvm(spec)` for `--lvm-model` values
+`--lvm-model` values are resolved by lvmgate.lvm.load.load_model.
 Heavy dependencies (torch, onnx, onnxruntime, starlette, uvicorn) are imported when used.
 """
 
 from lvmgate.deploy.export import OnnxExport, ParityPoint, check_onnx, export_onnx
 from lvmgate.deploy.loadtest import LoadTestResult, run_loadtest, run_loadtest_async
 from lvmgate.deploy.metrics import parse_prometheus
-from lvmgate.deploy.models import LoadedModel, load_lvm, random_contexts
 from lvmgate.deploy.predictor import (
     BatchCurve,
     BatchPoint,
     Bf16ExactIndex,
     Engine,
     MicroBatcher,
-    OnnxPredictor,
     QueueFull,
     QueueTimeout,
-    TorchPredictor,
     batch_curve,
     build_search,
 )
@@ -50,17 +47,14 @@ __all__ = [
     "Engine",
     "EvalSet",
     "LoadTestResult",
-    "LoadedModel",
     "MicroBatcher",
     "OnnxExport",
-    "OnnxPredictor",
     "ParityPoint",
     "QuantizeReport",
     "QuantizeResult",
     "QueueFull",
     "QueueTimeout",
     "ServeConfig",
-    "TorchPredictor",
     "WeightsSize",
     "batch_curve",
     "build_backend",
@@ -69,12 +63,10 @@ __all__ = [
     "create_app",
     "estimate_bytes",
     "export_onnx",
-    "load_lvm",
     "parse_prometheus",
     "quantize_onnx",
     "quantize_report",
     "quantize_torch",
-    "random_contexts",
     "run_loadtest",
     "run_loadtest_async",
     "running_server",

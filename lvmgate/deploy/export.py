@@ -175,7 +175,7 @@ def check_onnx(
     import onnx
     import torch
 
-    from lvmgate.deploy.predictor import OnnxPredictor
+    from lvmgate.lvm.predictor import OnnxPredictor
 
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
@@ -230,7 +230,7 @@ def check_onnx(
 
 
 def _contexts(n: int, window: int, dim: int, seed: int) -> np.ndarray:
-    from lvmgate.deploy.models import random_contexts
+    from lvmgate.lvm.predictor import random_contexts
 
     return random_contexts(n, window, dim, seed=seed)
 

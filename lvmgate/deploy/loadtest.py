@@ -79,7 +79,7 @@ def make_bodies(
     bank: np.ndarray | None = None,
 ) -> tuple[list[bytes], str, str]:
     """(request bodies, content type, query string): random unit contexts, or consecutive bank rows."""
-    from lvmgate.deploy.models import random_contexts
+    from lvmgate.lvm.predictor import random_contexts
 
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r} (use {' or '.join(FORMATS)})")

@@ -1,7 +1,6 @@
 """Batch inference: model backends, the per-batch pipeline (predict + whole-bank search + texts),
 an asyncio micro-batcher with a bounded queue, and the throughput-versus-batch-size curve.
 
-- `TorchPredictor` / `OnnxPredictor`: (B, w, D) float32 contexts -> (B, D) float32, numpy in and out.
 - search: exact cosine top-k over the whole bank, either lvmgate.retrieval's `ExactIndex` (numpy
   float32 GEMM) or `Bf16ExactIndex` (bf16 GEMM shortlist, float32 re-scoring, certified exact, with a
   float32 fallback for the rare query the certificate cannot vouch for); `build_search("auto")` times both.
@@ -18,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,86 +26,10 @@ from typing import Any
 import numpy as np
 
 from lvmgate.errors import InputError
+from lvmgate.lvm.predictor import random_contexts
 from lvmgate.results import Result
 
 SEARCH_ENGINES = ("auto", "numpy", "bf16")  # all exact
-
-
-def limit_threads(n: int | None) -> None:
-    """Cap torch's and the BLAS library's threads at `n` (None: leave them). One thread per compute
-    worker is what the server uses: OpenBLAS with 2 spinning threads on 2 shared cores was 3-10x slower."""
-    if not n:
-        return
-    import torch
-
-    torch.set_num_threads(int(n))
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(int(n))
-    except ImportError:  # pragma: no cover - BLAS keeps its default
-        pass
-
-
-# -- model backends ----------------------------------------------------------------------------------
-class TorchPredictor:
-    """A torch module as a numpy predictor, under inference mode, on CPU."""
-
-    def __init__(self, module: Any, *, name: str = "torch", threads: int | None = None):
-        import torch
-
-        limit_threads(threads)
-        self.module = module.eval()
-        self.name = name
-        self._torch = torch
-
-    def predict(self, contexts: np.ndarray) -> np.ndarray:
-        x = self._torch.from_numpy(np.ascontiguousarray(contexts, dtype=np.float32))  # (B, w, D)
-        with self._torch.inference_mode():
-            return self.module(x).float().numpy()  # (B, D)
-
-    def memory_bytes(self) -> int:
-        from lvmgate.retrieval.predictors import module_bytes
-
-        return module_bytes(self.module)  # parameters and buffers
-
-
-class OnnxPredictor:
-    """An exported ONNX model run by onnxruntime on CPU; `window` is fixed when the graph fixes it."""
-
-    def __init__(self, path: str | os.PathLike, *, threads: int | None = None, name: str | None = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise InputError(
-                "serving an .onnx model needs onnxruntime (pip install 'lvmgate[serving]')"
-            ) from None
-        if not os.path.exists(path):
-            raise InputError(f"{path}: no such file")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads or 1)
-        opts.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-            raise InputError(f"{path}: onnxruntime cannot load it ({exc})") from None
-        inp = self.session.get_inputs()[0]
-        self.input_name = inp.name
-        self.output_name = self.session.get_outputs()[0].name
-        shape = list(inp.shape)
-        if len(shape) != 3:
-            raise InputError(f"{path}: expected an input of rank 3 (batch, window, dim), got {shape}")
-        self.window = shape[1] if isinstance(shape[1], int) else None
-        self.dim = shape[2] if isinstance(shape[2], int) else 768
-        self.name = name or os.path.basename(str(path))
-        self.path = str(path)
-
-    def predict(self, contexts: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(contexts, dtype=np.float32)  # (B, w, D)
-        return self.session.run([self.output_name], {self.input_name: x})[0]  # (B, D)
-
-    def memory_bytes(self) -> int:
-        return int(os.path.getsize(self.path))
 
 
 # -- search ------------------------------------------------------------------------------------------
@@ -506,7 +428,6 @@ def batch_curve(
     seed: int = 0,
 ) -> BatchCurve:
     """Time predict (and, with `index`, the whole-bank top-k search) at each batch size."""
-    from lvmgate.deploy.models import random_contexts
 
     sizes = sorted({int(b) for b in batch_sizes})
     if not sizes or sizes[0] < 1:

@@ -193,7 +193,7 @@ def quantize_report(
     """Run the torch route, and the onnxruntime route when `onnx_path` (a float32 export) is given."""
     import torch
 
-    from lvmgate.deploy.predictor import OnnxPredictor, TorchPredictor
+    from lvmgate.lvm.predictor import OnnxPredictor, TorchPredictor
 
     if data.contexts.ndim != 3 or data.contexts.shape[1] != window:
         raise InputError(f"evaluation contexts must be (n, {window}, D), got {data.contexts.shape}")
@@ -261,7 +261,7 @@ def synthetic_eval(
     window: int, dim: int = 768, *, n: int = 256, bank_rows: int = 4096, seed: int = 0
 ) -> EvalSet:
     """Drifting random contexts and a random unit bank: agreement only, no Recall (no true next rows)."""
-    from lvmgate.deploy.models import random_contexts
+    from lvmgate.lvm.predictor import random_contexts
 
     rng = np.random.default_rng(seed + 1)
     bank = rng.standard_normal((bank_rows, dim)).astype(np.float32)

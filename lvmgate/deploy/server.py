@@ -44,9 +44,9 @@ from lvmgate.deploy.predictor import (
     QueueFull,
     QueueTimeout,
     build_search,
-    limit_threads,
 )
 from lvmgate.errors import InputError
+from lvmgate.lvm.predictor import limit_threads
 from lvmgate.results import Result
 
 CONFIG_ENV = "LVMGATE_SERVE_CONFIG"  # JSON ServeConfig for uvicorn worker processes
@@ -154,7 +154,7 @@ class Backend:
 
 def build_backend(cfg: ServeConfig) -> Backend:
     """Load the model, open the store, build the whole-bank index and the text lookup."""
-    from lvmgate.deploy.models import load_lvm
+    from lvmgate.lvm.load import load_model
     from lvmgate.stores import open_store
 
     limit_threads(cfg.threads)
@@ -162,7 +162,7 @@ def build_backend(cfg: ServeConfig) -> Backend:
     info = store.require(cfg.dataset)
     if info.dim is None:
         raise InputError(f"dataset {cfg.dataset!r} has no vectors to search")
-    loaded = load_lvm(cfg.lvm_model, window=cfg.window, dim=info.dim, threads=cfg.threads)
+    loaded = load_model(cfg.lvm_model, window=cfg.window, dim=info.dim, threads=cfg.threads)
     if loaded.dim != info.dim:
         raise InputError(f"model predicts {loaded.dim}-D vectors, dataset {cfg.dataset!r} holds {info.dim}-D")
     bank = store.vectors(cfg.dataset)  # (N, D), memory-mapped for the embedded store

@@ -10,34 +10,31 @@ See docs/training.md.
 """
 
 from lvmgate.lvm.baselines import RidgeBaseline, context_mean, copy_last
+from lvmgate.lvm.checkpoint import LoadedCheckpoint, load_lvm
 from lvmgate.lvm.evaluate import (
     Evaluation,
     PredictorMetrics,
     evaluate_predictors,
     full_bank_ranks,
-    model_predictor,
     topk_full_bank,
     window_scores,
 )
+from lvmgate.lvm.load import LoadedModel, load_model
 from lvmgate.lvm.losses import LossSpec, cosine_loss, info_nce_loss, mse_loss
 from lvmgate.lvm.mamba import LVM, PRESETS, LVMConfig, preset, selective_scan
-
-
-def load_lvm(path, *, device="cpu"):
-    """Load an lvmgate LVM checkpoint (final or per-epoch): `LoadedCheckpoint` with .model, .predict."""
-    from lvmgate.training.checkpoints import load_lvm as _load
-
-    return _load(path, device=device)
-
+from lvmgate.lvm.predictor import TorchPredictor
 
 __all__ = [
     "LVM",
     "PRESETS",
     "Evaluation",
     "LVMConfig",
+    "LoadedCheckpoint",
+    "LoadedModel",
     "LossSpec",
     "PredictorMetrics",
     "RidgeBaseline",
+    "TorchPredictor",
     "context_mean",
     "copy_last",
     "cosine_loss",
@@ -45,7 +42,7 @@ __all__ = [
     "full_bank_ranks",
     "info_nce_loss",
     "load_lvm",
-    "model_predictor",
+    "load_model",
     "mse_loss",
     "preset",
     "selective_scan",

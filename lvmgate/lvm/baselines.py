@@ -29,12 +29,59 @@ from lvmgate.sequences.loader import SequenceSet
 
 def copy_last(context: np.ndarray) -> np.ndarray:
     """(b, w, dim) -> (b, dim): the last context vector."""
-    return np.asarray(context[:, -1], dtype=np.float32)
+    return np.array(context[:, -1], dtype=np.float32)  # a copy: callers may normalise it in place
 
 
 def context_mean(context: np.ndarray) -> np.ndarray:
     """(b, w, dim) -> (b, dim): the mean of the context vectors."""
     return np.asarray(context, dtype=np.float32).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class CopyLast:
+    """copy-last as a Predictor (lvmgate.lvm.predictor); no memory of its own."""
+
+    name: str = "copy_last"
+
+    def predict(self, contexts: np.ndarray) -> np.ndarray:
+        return copy_last(contexts)
+
+    def memory_bytes(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class ContextMean:
+    """context-mean as a Predictor (lvmgate.lvm.predictor); no memory of its own."""
+
+    name: str = "context_mean"
+
+    def predict(self, contexts: np.ndarray) -> np.ndarray:
+        return context_mean(contexts)
+
+    def memory_bytes(self) -> int:
+        return 0
+
+
+BASELINES = {"copy_last": CopyLast, "context_mean": ContextMean}  # name -> Predictor class
+
+
+def baseline_module(name: str):
+    """copy_last / context_mean as torch modules (B, w, dim) -> (B, dim), so they export and serve."""
+    import torch
+
+    class CopyLastModule(torch.nn.Module):
+        def forward(self, context: torch.Tensor) -> torch.Tensor:
+            return context[:, -1, :]  # (B, dim)
+
+    class ContextMeanModule(torch.nn.Module):
+        def forward(self, context: torch.Tensor) -> torch.Tensor:
+            return context.mean(dim=1)  # (B, dim)
+
+    modules = {"copy_last": CopyLastModule, "context_mean": ContextMeanModule}
+    if name not in modules:
+        raise InputError(f"unknown baseline {name!r} (use {' or '.join(BASELINES)})")
+    return modules[name]().eval()
 
 
 RIDGE_ALPHAS = (1e-2, 1e-1, 1.0, 10.0)  # penalty / mean diagonal of X'X, tried on held-out articles

@@ -1,6 +1,6 @@
 """Metrics shared by the model and the baselines, on the same windows, computed the same way.
 
-For each predictor (a function contexts (b, w, dim) -> predictions (b, dim)) over a validation split:
+For each predictor (lvmgate.lvm.predictor: contexts (b, w, dim) -> predictions (b, dim)) over a validation split:
 - cosine: mean cos(pred, next chunk);
 - next_vs_context: mean of cos(pred, next) - max_j cos(pred, context_j). A copy of any context
   vector scores about cos(next, that vector) - 1, far below zero; only a prediction nearer the next
@@ -26,11 +26,11 @@ import numpy as np
 
 from lvmgate.errors import InputError
 from lvmgate.io import read_json, to_jsonable, write_json, write_npz
+from lvmgate.lvm.predictor import Predictor, as_predictor
 from lvmgate.results import Estimate, Result
 from lvmgate.sequences.loader import SequenceSet
 from lvmgate.stats import cluster_bootstrap_ratio
 
-Predictor = Callable[[np.ndarray], np.ndarray]  # (b, w, dim) float32 -> (b, dim)
 EVAL_FORMAT = "lvmgate.lvm-evaluation/1"
 TIE_TOLERANCE = 1e-5  # float32 GEMM vs direct dot products differ by ~1e-7 on unit vectors
 
@@ -106,26 +106,6 @@ def topk_full_bank(queries: np.ndarray, bank: np.ndarray, k: int = 10, *, bank_b
         keep = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
         best_s, best_r = np.take_along_axis(cand_s, keep, 1), np.take_along_axis(cand_r, keep, 1)
     return best_r, best_s
-
-
-def model_predictor(model, *, device: str | None = None, batch_size: int = 1024) -> Predictor:
-    """A torch LVM as a Predictor: float32, eval mode, no gradients, in batches on `device`."""
-    import torch
-
-    dev = torch.device(device) if device else next(model.parameters()).device
-
-    def predict(context: np.ndarray) -> np.ndarray:
-        was_training = model.training
-        model.eval()
-        out = []
-        with torch.no_grad():
-            for lo in range(0, len(context), batch_size):
-                x = torch.as_tensor(np.asarray(context[lo : lo + batch_size], dtype=np.float32), device=dev)
-                out.append(model(x).float().cpu().numpy())
-        model.train(was_training)
-        return np.concatenate(out) if out else np.zeros((0, model.cfg.dim), np.float32)
-
-    return predict
 
 
 # -- evaluation of several predictors on one split ---------------------------------------------------
@@ -266,7 +246,7 @@ def recall_selection(article: np.ndarray, max_windows: int | None, seed: int = 0
 
 
 def evaluate_predictors(
-    predictors: dict[str, Predictor],
+    predictors: dict[str, Predictor | Callable[[np.ndarray], np.ndarray]],
     val: SequenceSet,
     *,
     ks: tuple[int, ...] = (1, 5, 10),
@@ -275,7 +255,9 @@ def evaluate_predictors(
     resamples: int = 1000,
     seed: int = 0,
 ) -> Evaluation:
-    """Run every predictor over `val` in order (no augmentation) and score them identically."""
+    """Run every predictor (a Predictor, a torch module or a function) over `val` in order (no
+    augmentation) and score them identically."""
+    predictors = {name: as_predictor(p, name) for name, p in predictors.items()}
     bank = val._need_bank()
     n = len(val)
     mask = recall_selection(val.article, max_recall_windows, seed)
@@ -285,7 +267,7 @@ def evaluate_predictors(
         idx = np.arange(lo, min(n, lo + batch_size))
         ctx, tgt = val.gather(idx)  # (b, w, dim), (b, dim)
         for name, predict in predictors.items():
-            pred = np.asarray(predict(ctx), dtype=np.float32)  # (b, dim)
+            pred = np.asarray(predict.predict(ctx), dtype=np.float32)  # (b, dim)
             cos, nvc = window_scores(pred, ctx, tgt)
             scores[name]["cosine"][idx] = cos
             scores[name]["next_vs_context"][idx] = nvc

@@ -24,15 +24,6 @@ from lvmgate.retrieval.bench import (
 from lvmgate.retrieval.bm25 import BM25Index, TermMatrix, tokenize
 from lvmgate.retrieval.lex import LexIndex
 from lvmgate.retrieval.metrics import Latency, ir_metrics, latency_summary, paired_difference, summarize
-from lvmgate.retrieval.predictors import (
-    CheckpointPredictor,
-    ContextMean,
-    CopyLast,
-    FunctionPredictor,
-    Predictor,
-    as_predictor,
-    load_predictor,
-)
 from lvmgate.retrieval.queries import QuerySet, next_queries, self_queries, store_windows, usable_rows
 from lvmgate.retrieval.search import ExactIndex, HNSWIndex, IVFIndex, VectorIndex, build_index, topk_dense
 
@@ -42,25 +33,18 @@ __all__ = [
     "BackendSummary",
     "BenchRun",
     "BenchSummary",
-    "CheckpointPredictor",
-    "ContextMean",
-    "CopyLast",
     "ExactIndex",
-    "FunctionPredictor",
     "HNSWIndex",
     "IVFIndex",
     "Latency",
     "LexIndex",
-    "Predictor",
     "QuerySet",
     "TermMatrix",
     "VectorIndex",
-    "as_predictor",
     "bench",
     "build_index",
     "ir_metrics",
     "latency_summary",
-    "load_predictor",
     "next_queries",
     "paired_difference",
     "parse_backends",

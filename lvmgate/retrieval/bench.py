@@ -41,11 +41,11 @@ import numpy as np
 from lvmgate.corpus import ArticleIndex
 from lvmgate.errors import InputError
 from lvmgate.io import atomic_open, portable_url, to_jsonable, write_json
+from lvmgate.lvm.predictor import Predictor, as_predictor, check_prediction, model_memory
 from lvmgate.results import Estimate, Result
 from lvmgate.retrieval.bm25 import BM25Index, TermMatrix, tokenize, tokenize_all
 from lvmgate.retrieval.lex import LexIndex
 from lvmgate.retrieval.metrics import Latency, ir_metrics, latency_summary, paired_difference, summarize
-from lvmgate.retrieval.predictors import Predictor, as_predictor, check_prediction, model_memory
 from lvmgate.retrieval.queries import (
     NEXT_GRADES,
     TASKS,

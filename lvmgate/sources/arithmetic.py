@@ -45,8 +45,8 @@ IDENTITY_COSINE = 0.99  # images this close to their inputs: the LVM acts as cop
 def _training_bank(model: str) -> tuple[dict[str, Any], int | None]:
     """The bank meta (dataset, encoder, ...) of the model's training data, and its context window."""
     from lvmgate.io import read_json
+    from lvmgate.lvm.checkpoint import find_training_log
     from lvmgate.sequences.loader import meta_path_for, read_meta
-    from lvmgate.training.checkpoints import find_training_log
 
     log_path = find_training_log(model)
     if not log_path.is_file():
@@ -82,8 +82,8 @@ def arithmetic_gate(
         predictor_space,
     )
     from lvmgate.encoders import get_encoder
+    from lvmgate.lvm.load import load_model
     from lvmgate.metrics.reconstruction import cosine_rows
-    from lvmgate.retrieval.predictors import load_predictor
     from lvmgate.sources.reconstruction import read_training_log, stopped_run
     from lvmgate.stats import bootstrap_statistic
 
@@ -98,9 +98,8 @@ def arithmetic_gate(
     bank, w_log = _training_bank(model)
     spec = encoder or bank.get("encoder") or dataset_encoder
     w = int(context_window or w_log or 5)
-    predictor = load_predictor(model)
-    loaded = getattr(predictor, "loaded", None)
-    model_dim = int(loaded.config.dim) if loaded is not None else None
+    loaded = load_model(model)
+    predictor, model_dim = loaded.predictor, loaded.dim
     prov_params = {
         "lvm_model": str(Path(model).resolve()) if Path(model).exists() else model,
         "encoder": spec,

@@ -195,8 +195,8 @@ def lvm_model(ctx: GateContext) -> tuple[str | None, str]:
 
 def held_out(ctx: GateContext, model: str, option: str | None, flag: str) -> tuple[str, str]:
     """(split file, how it was chosen) for the model: the option, else its test split, else its val split."""
+    from lvmgate.lvm.checkpoint import find_training_log
     from lvmgate.sequences import meta_path_for, read_meta
-    from lvmgate.training.checkpoints import find_training_log
 
     if option:
         return str(option), f"given as {flag}"
@@ -264,7 +264,9 @@ def benchmark_lvm(
     (result, criteria, messages); gains are LVM minus each baseline per query, article bootstrap."""
     import numpy as np
 
-    from lvmgate.retrieval import ContextMean, CopyLast, load_predictor, paired_difference, run_bench
+    from lvmgate.lvm.baselines import ContextMean, CopyLast
+    from lvmgate.lvm.load import load_predictor
+    from lvmgate.retrieval import paired_difference, run_bench
 
     predictor = load_predictor(lvm_model)
     kw = dict(

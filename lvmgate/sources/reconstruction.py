@@ -20,7 +20,7 @@ from lvmgate.criteria import criteria_dict, not_measured_all
 def read_training_log(model: str) -> dict[str, Any] | None:
     """The training log beside checkpoint `model` (NAME_training.json) as a dict, or None."""
     from lvmgate.io import read_json
-    from lvmgate.training.checkpoints import find_training_log
+    from lvmgate.lvm.checkpoint import find_training_log
 
     path = find_training_log(model)
     return read_json(path) if path.is_file() else None

@@ -4,8 +4,8 @@ one) where no trained model of that quality can be had in a test.
 `BankOracle` predicts the true next chunk: it looks the last context vector up in the bank (exact
 nearest row) and answers with the next row. It is the ceiling every next-chunk criterion compares
 against (an LVM that is exactly right), so a criterion that does not pass it is broken. It runs
-both as a numpy predictor (`predict`, lvmgate.retrieval.predictors) and as a torch module
-(`forward`, lvmgate.deploy.models), so the same object serves every `--lvm-model` path.
+both as a numpy predictor (`predict`) and as a torch module (`forward`), so the same object serves
+every `--lvm-model module:attribute` use (lvmgate.lvm.load).
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ from typing import Any
 from lvmgate.criteria import Criterion, criteria_dict
 from lvmgate.errors import InputError
 from lvmgate.io import file_sha256, write_json
+from lvmgate.lvm.checkpoint import find_training_log, load_lvm
 from lvmgate.policy import criterion_ids
 from lvmgate.results import Estimate, Result
 from lvmgate.sequences.loader import SequenceSet
-from lvmgate.training.checkpoints import find_training_log, load_lvm
 from lvmgate.training.logging import TrainingLog
 
 CRITERIA = criterion_ids("2.2")
@@ -188,7 +188,8 @@ def assess_run(
 ) -> RunAssessment:
     """Judge the run that wrote `model_path` (see module docstring)."""
     from lvmgate.lvm.baselines import evaluate_baselines
-    from lvmgate.lvm.evaluate import evaluate_predictors, model_predictor
+    from lvmgate.lvm.evaluate import evaluate_predictors
+    from lvmgate.lvm.predictor import TorchPredictor
 
     model_path = Path(model_path)
     log_path = find_training_log(model_path)
@@ -266,7 +267,7 @@ def assess_run(
             recompute=recompute,
         )
         ev_model = evaluate_predictors(
-            {"model": model_predictor(loaded.model)},
+            {"model": TorchPredictor(loaded.model)},
             val_set,
             max_recall_windows=max_recall_windows,
             resamples=resamples,

@@ -22,8 +22,8 @@ from typing import Any
 from lvmgate.criteria import Criterion
 from lvmgate.errors import InputError
 from lvmgate.io import file_sha256
+from lvmgate.lvm.checkpoint import find_training_log
 from lvmgate.results import Estimate, Result
-from lvmgate.training.checkpoints import find_training_log
 from lvmgate.training.logging import TrainingLog
 
 BEST_K = 3  # the plan: keep best 3 checkpoints (by validation loss)

@@ -28,6 +28,7 @@ import torch
 
 from lvmgate.errors import InputError, LvmgateError
 from lvmgate.io import file_sha256
+from lvmgate.lvm.checkpoint import load_lvm, read_checkpoint, save_checkpoint
 from lvmgate.lvm.evaluate import window_scores
 from lvmgate.lvm.losses import LossSpec
 from lvmgate.lvm.mamba import LVM, PLAN_LABELS, LVMConfig, preset
@@ -35,15 +36,7 @@ from lvmgate.results import Result
 from lvmgate.sequences.augment import Augmentation
 from lvmgate.sequences.loader import SequenceSet, read_meta
 from lvmgate.training import distributed as ddp
-from lvmgate.training.checkpoints import (
-    epoch_path,
-    latest_checkpoint,
-    load_lvm,
-    read_checkpoint,
-    retention,
-    run_paths,
-    save_checkpoint,
-)
+from lvmgate.training.checkpoints import epoch_path, latest_checkpoint, retention, run_paths
 from lvmgate.training.logging import (
     Scalars,
     TrainingLog,
