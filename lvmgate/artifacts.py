@@ -1,7 +1,7 @@
 """The artifacts gates read: a registry of named sources (how to compute or load each one, which
 phase it belongs to, its plots and its key findings), and a read-only view over artifact JSON.
 
-Gates never compute: a fixture asks `GateContext.artifact(name)`, which loads a cached artifact
+Gates never compute: a fixture asks `GateContext.artifact(source)`, which loads a cached artifact
 whose provenance still matches or computes and caches a fresh one.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,9 +117,10 @@ class GateContext:
         self.store.require(self.dataset)
         return self.dataset
 
-    def artifact(self, name: str) -> ArtifactView:
-        """The named artifact (cached by name for the session). Without the option the source needs
+    def artifact(self, source: Source | str) -> ArtifactView:
+        """The source's artifact (cached by name for the session). Without the option the source needs
         (e.g. --lvm-model), every criterion of its sections is not measured, with that reason."""
+        name = source if isinstance(source, str) else source.name
         if name not in self._artifacts:
             source = SOURCES[name]
             if source.needs and not self.options.get(source.needs):
@@ -129,19 +130,6 @@ class GateContext:
             self._artifacts[name] = data
             self.recomputed[name] = fresh
         return ArtifactView(name, self._artifacts[name])
-
-    def judged(self, phase: int, sections: Iterable[str] | None = None) -> list[Criterion]:
-        """Every criterion of `phase` (or of those plan `sections` only) in the registry's order, judged
-        under this context's policy: what the phase's gate tests check, without pytest."""
-        load_sources()
-        wanted = set(sections) if sections is not None else None
-        out = []
-        for name, source in SOURCES.items():
-            if source.phase == phase and (wanted is None or wanted & set(source.sections)):
-                art = self.artifact(name)
-                out += [art.criterion(cid).judged(self.policy) for cid in source.criterion_ids()]
-        order = {cid: i for i, cid in enumerate(criterion_ids())}
-        return sorted(out, key=lambda c: order[c.id])
 
     def provenance(
         self,
@@ -209,43 +197,6 @@ class Source:
         return f"no {flag} given: {', '.join(self.sections)} not measured"
 
 
-def judge_phase(
-    phase: int,
-    *,
-    store: str | None = None,
-    dataset: str | None = None,
-    artifacts_dir: str | os.PathLike | None = None,
-    policy: Policy | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    sections: Iterable[str] | None = None,
-    **options: Any,
-) -> list[Criterion]:
-    """Every criterion of `phase`, judged, exactly as `lvmgate gate phaseN` judges it (the same
-    sources, cache and policy) but without pytest or reports: for notebooks, tools and tests.
-    `options` are the gate's artifact options by name (data, val_data, lvm_model, backends, ...)."""
-    from lvmgate.policy import default_policy
-
-    names = {flag[2:].replace("-", "_") for flag, _, _ in ARTIFACT_OPTIONS}
-    unknown = set(options) - names
-    if unknown:
-        raise InputError(f"unknown gate option(s) {sorted(unknown)}; known: {sorted(names)}")
-    ctx = GateContext(
-        store,
-        dataset,
-        Path(artifacts_dir) if artifacts_dir else default_artifacts_dir(),
-        policy or default_policy(),
-        limit=limit,
-        seed=seed,
-        options={k: v for k, v in options.items() if v is not None},
-    )
-    try:
-        return ctx.judged(phase, sections)
-    finally:
-        if ctx._store is not None:
-            ctx._store.close()
-
-
 def not_measured_artifact(source: Source, reason: str) -> dict[str, Any]:
     """An artifact in which every criterion of `source` is not measured, for `reason`."""
     return {
@@ -266,18 +217,6 @@ def register(source: Source) -> Source:
 def fmt(e: dict, digits: int = 3) -> str:
     """'0.42 [0.41, 0.43]' from an Estimate dict, for findings."""
     return f"{e['value']:.{digits}g} [{e['low']:.{digits}g}, {e['high']:.{digits}g}]"
-
-
-def load_sources() -> dict[str, Source]:
-    """Import every module of `lvmgate.sources` (each registers its artifacts) and return them all."""
-    import importlib
-    import pkgutil
-
-    import lvmgate.sources as pkg
-
-    for info in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"lvmgate.sources.{info.name}")
-    return SOURCES
 
 
 def default_artifacts_dir() -> Path:

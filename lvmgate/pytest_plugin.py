@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from lvmgate.artifacts import ARTIFACT_OPTIONS, SOURCES, GateContext, default_artifacts_dir, load_sources
+from lvmgate import sources
+from lvmgate.artifacts import (
+    ARTIFACT_OPTIONS,
+    SOURCES,
+    ArtifactView,
+    GateContext,
+    Source,
+    default_artifacts_dir,
+)
 from lvmgate.criteria import FAIL, NOT_APPLICABLE, NOT_MEASURED, WARN, Criterion
 from lvmgate.errors import InputError
 from lvmgate.gate import decide, explain
@@ -247,21 +255,107 @@ def lvm(request: pytest.FixtureRequest) -> GateContext:
     ctx.close()
 
 
-def artifact_fixture(source):
-    """A session fixture named after an artifact source (see lvmgate.artifacts.Source): the artifact
-    as an ArtifactView; `.criterion(id)` gives the Criterion a gate judges."""
-
-    @pytest.fixture(scope="session", name=source.name)
-    def _fixture(lvm: GateContext):
-        with input_guard():
-            return lvm.artifact(source.name)
-
-    _fixture.__doc__ = f"Artifact {source.name!r} (phase {source.phase})."
-    return _fixture
+def _artifact(lvm: GateContext, source: Source) -> ArtifactView:
+    with input_guard():
+        return lvm.artifact(source)
 
 
-for _source in load_sources().values():  # one fixture per artifact source, e.g. `coherence`
-    globals()[f"_artifact_{_source.name}"] = artifact_fixture(_source)
+# One session fixture per artifact: the ArtifactView whose `.criterion(id)` a gate judges. Each names
+# the Source that computes it (lvmgate/sources/*.py: its `compute` calls the section's metrics).
+@pytest.fixture(scope="session")
+def coherence(lvm: GateContext) -> ArtifactView:
+    """1.1 sequential coherence: lvmgate.sources.phase1.COHERENCE."""
+    return _artifact(lvm, sources.phase1.COHERENCE)
+
+
+@pytest.fixture(scope="session")
+def tmd(lvm: GateContext) -> ArtifactView:
+    """1.2 TMD distribution: lvmgate.sources.phase1.TMD."""
+    return _artifact(lvm, sources.phase1.TMD)
+
+
+@pytest.fixture(scope="session")
+def boundaries(lvm: GateContext) -> ArtifactView:
+    """1.3 chunk boundaries: lvmgate.sources.phase1.BOUNDARIES."""
+    return _artifact(lvm, sources.phase1.BOUNDARIES)
+
+
+@pytest.fixture(scope="session")
+def vec2text_baseline(lvm: GateContext) -> ArtifactView:
+    """1.4 vec2text baseline: lvmgate.sources.vec2text.VEC2TEXT_BASELINE."""
+    return _artifact(lvm, sources.vec2text.VEC2TEXT_BASELINE)
+
+
+@pytest.fixture(scope="session")
+def sequences(lvm: GateContext) -> ArtifactView:
+    """2.1 training data (--data): lvmgate.sources.sequences.SEQUENCES."""
+    return _artifact(lvm, sources.sequences.SEQUENCES)
+
+
+@pytest.fixture(scope="session")
+def training(lvm: GateContext) -> ArtifactView:
+    """2.2 the training run (--lvm-model): lvmgate.sources.training.TRAINING."""
+    return _artifact(lvm, sources.training.TRAINING)
+
+
+@pytest.fixture(scope="session")
+def reconstruction(lvm: GateContext) -> ArtifactView:
+    """2.3 reconstruction (--lvm-model): lvmgate.sources.reconstruction.RECONSTRUCTION."""
+    return _artifact(lvm, sources.reconstruction.RECONSTRUCTION)
+
+
+@pytest.fixture(scope="session")
+def arithmetic(lvm: GateContext) -> ArtifactView:
+    """2.4 vector arithmetic (--lvm-model): lvmgate.sources.arithmetic.ARITHMETIC."""
+    return _artifact(lvm, sources.arithmetic.ARITHMETIC)
+
+
+@pytest.fixture(scope="session")
+def grid_search(lvm: GateContext) -> ArtifactView:
+    """3.1 grid search: lvmgate.sources.phase3.GRID_SEARCH."""
+    return _artifact(lvm, sources.phase3.GRID_SEARCH)
+
+
+@pytest.fixture(scope="session")
+def retrieval_benchmark(lvm: GateContext) -> ArtifactView:
+    """3.2 retrieval benchmark: lvmgate.sources.phase3.RETRIEVAL_BENCHMARK."""
+    return _artifact(lvm, sources.phase3.RETRIEVAL_BENCHMARK)
+
+
+@pytest.fixture(scope="session")
+def failure_analysis(lvm: GateContext) -> ArtifactView:
+    """3.3 failure analysis: lvmgate.sources.phase3.FAILURE_ANALYSIS."""
+    return _artifact(lvm, sources.phase3.FAILURE_ANALYSIS)
+
+
+@pytest.fixture(scope="session")
+def production_data(lvm: GateContext) -> ArtifactView:
+    """4.1 production data (--data): lvmgate.sources.phase4.PRODUCTION_DATA."""
+    return _artifact(lvm, sources.phase4.PRODUCTION_DATA)
+
+
+@pytest.fixture(scope="session")
+def production_training(lvm: GateContext) -> ArtifactView:
+    """4.2 the production run (--lvm-model): lvmgate.sources.training.PRODUCTION_TRAINING."""
+    return _artifact(lvm, sources.training.PRODUCTION_TRAINING)
+
+
+@pytest.fixture(scope="session")
+def production_bench(lvm: GateContext) -> ArtifactView:
+    """4.3 production benchmark (--lvm-model): lvmgate.sources.phase4.PRODUCTION_BENCH."""
+    return _artifact(lvm, sources.phase4.PRODUCTION_BENCH)
+
+
+@pytest.fixture(scope="session")
+def deployment(lvm: GateContext) -> ArtifactView:
+    """4.4 deployment readiness (--lvm-model): lvmgate.sources.phase4.DEPLOYMENT."""
+    return _artifact(lvm, sources.phase4.DEPLOYMENT)
+
+
+@pytest.fixture(scope="session")
+def final_verdict(lvm: GateContext) -> ArtifactView:
+    """final verdict: lvmgate.sources.phase4.FINAL_VERDICT."""
+    return _artifact(lvm, sources.phase4.FINAL_VERDICT)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

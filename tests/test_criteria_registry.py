@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lvmgate.artifacts import SOURCES, load_sources
+import lvmgate.sources  # noqa: F401  (registers every source)
+from lvmgate.artifacts import SOURCES
 from lvmgate.policy import DEFAULT_THRESHOLDS, criterion_ids, default_policy, sections
 from lvmgate.testing.proof import render_criteria_doc, scan_claims, unproven
 
@@ -43,7 +44,6 @@ def test_every_section_has_exactly_one_gate_file_and_one_artifact_source():
     gates = _gate_sections()
     assert set(gates) == set(sections())
     assert all(len(files) == 1 for files in gates.values()), gates
-    load_sources()
     owners: dict[str, list[str]] = {}
     for name, source in SOURCES.items():
         assert source.sections, f"source {name} declares no sections"

@@ -99,16 +99,17 @@ def runs(store_dir):
 
 @pytest.fixture(scope="module")
 def judged(store_dir):
-    """Every fault's phase-1 criteria as the gate judges them (GateContext.judged: the same artifacts,
+    """Every fault's phase-1 criteria as the gate judges them (lvmgate.sources.judged: the same artifacts,
     sources and policy as `lvmgate gate phase1`, without a process and an HTML report per fault)."""
     from lvmgate.artifacts import GateContext
     from lvmgate.policy import default_policy
+    from lvmgate.sources import judged as judge
 
     out = {}
     for name in EXPECTED:
         ctx = GateContext(str(store_dir / "store"), name, store_dir / "artifacts" / name, default_policy(),
                           options={"backends": "nearest", "sample_size": 100})  # fmt: skip
-        out[name] = {"criteria": [c.row() for c in ctx.judged(1)]}
+        out[name] = {"criteria": [c.row() for c in judge(ctx, 1)]}
         ctx.store.close()
     return out
 
@@ -177,7 +178,7 @@ def test_each_fault_is_stop_on_its_criterion(judged, request, fault):
 def test_a_fault_end_to_end_is_exit_1_with_the_plans_report(runs, judged, fault):
     p, summary, out = runs[fault]
     assert summary["decision"] == "STOP" and p.returncode == 1, summary
-    assert failing(summary) == failing(judged[fault])  # the gate process and GateContext.judged agree
+    assert failing(summary) == failing(judged[fault])  # the gate process and lvmgate.sources.judged agree
     report = (out / "phase_1_report.md").read_text()
     assert "❌ **STOP**" in report and next(iter(EXPECTED[fault])) in report
 
@@ -321,11 +322,11 @@ def _gates():
 def test_vec2text_backends_run_through_the_gate_with_local_weights(store_dir, tmp_path, tmp_path_factory):
     """--model-path / --sample-size / --device reach 1.4: vec2text's real code path runs in the gate's
     source with tiny random models (so BLEU is ~0 and the gate says STOP on it, not skip). Judged in
-    process (lvmgate.artifacts.judge_phase: the gate's own sources and policy; a gate process would
+    process (lvmgate.sources.judge_phase: the gate's own sources and policy; a gate process would
     import vec2text, ~13 s, once more)."""
-    from lvmgate.artifacts import judge_phase
     from lvmgate.decoders.tiny import build_tiny_vec2text
     from lvmgate.gate import decide
+    from lvmgate.sources import judge_phase
     from lvmgate.testing.shared import shared_dir
 
     root = shared_dir(tmp_path_factory, "tiny23", build_tiny_vec2text)  # the random tiny models, built once

@@ -23,13 +23,13 @@ import pytest
 import torch
 from test_compare_reconstruction import build_workspace, copy_last_lvm
 
-from lvmgate.artifacts import judge_phase
 from lvmgate.criteria import Criterion
 from lvmgate.errors import InputError
 from lvmgate.gate import decide
 from lvmgate.lvm.checkpoint import save_checkpoint
 from lvmgate.lvm.mamba import LVM, LVMConfig
 from lvmgate.policy import criterion_ids
+from lvmgate.sources import judge_phase
 from lvmgate.sources.arithmetic import arithmetic_gate
 from lvmgate.stores import EmbeddedStore
 from lvmgate.synth import synthesize
@@ -59,7 +59,7 @@ def gate(work: Path, model: str, name: str, *extra: str, env: dict | None = None
 
 
 def judged(work: Path, model, sections: tuple[str, ...], name: str, **options) -> dict:
-    """Phase-2 criteria of `sections` as the gate judges them (lvmgate.artifacts.judge_phase: the same
+    """Phase-2 criteria of `sections` as the gate judges them (lvmgate.sources.judge_phase: the same
     sources, cache and policy, without a process and a report), in phaseN.json's row shape."""
     options = {"data": str(work / "drift.npz"), "lvm_model": str(model), **options}
     store = options.pop("store", str(work / "store"))

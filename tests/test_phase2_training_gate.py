@@ -24,7 +24,6 @@ import pytest
 import torch
 from test_compare_reconstruction import build_workspace
 
-from lvmgate.artifacts import judge_phase
 from lvmgate.cli import main as cli
 from lvmgate.errors import InputError
 from lvmgate.lvm.checkpoint import save_checkpoint
@@ -34,6 +33,7 @@ from lvmgate.lvm.predictor import TorchPredictor
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids
 from lvmgate.sequences import SequenceSet
+from lvmgate.sources import judge_phase
 from lvmgate.stores import EmbeddedStore
 from lvmgate.testing.proof import expect
 from lvmgate.testing.shared import shared_dir
@@ -91,7 +91,7 @@ def gate(work, model: Path, name: str, data: str = "drift", only: str = "2_1 or 
 
 
 def judged(work, model: Path, data: str = "drift", val: str | None = None) -> dict:
-    """2.1 and 2.2 as the gate judges them (lvmgate.artifacts.judge_phase: the same sources, cache and
+    """2.1 and 2.2 as the gate judges them (lvmgate.sources.judge_phase: the same sources, cache and
     policy, without a process and a report), in phaseN.json's row shape."""
     base = work["root"] if data == "drift" else work["own"]
     crit = judge_phase(

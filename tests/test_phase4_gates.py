@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from lvmgate.artifacts import judge_phase
 from lvmgate.cli import main as cli
 from lvmgate.cli.status import checklist
 from lvmgate.deploy.export import check_onnx, export_onnx
@@ -35,6 +34,7 @@ from lvmgate.lvm.load import load_model
 from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids
 from lvmgate.readiness import choose_bleu, model_identity, run_readiness
+from lvmgate.sources import judge_phase
 from lvmgate.stores import EmbeddedStore
 from lvmgate.testing.proof import expect, provenances
 from lvmgate.training import TrainConfig, train

@@ -257,4 +257,4 @@ def _findings(res: dict) -> list[str]:
     return out
 
 
-register(Source("arithmetic", 2, _arithmetic, _findings, needs="lvm_model", sections=("2.4",)))
+ARITHMETIC = register(Source("arithmetic", 2, _arithmetic, _findings, needs="lvm_model", sections=("2.4",)))

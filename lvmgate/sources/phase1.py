@@ -97,8 +97,10 @@ def _boundary_findings(r: dict) -> list[str]:
     return out
 
 
-register(Source("coherence", 1, _phase1("coherence"), _coherence_findings, ("coherence",), sections=("1.1",)))
-register(Source("tmd", 1, _phase1("tmd"), _tmd_findings, ("tmd",), sections=("1.2",)))
-register(
+COHERENCE = register(
+    Source("coherence", 1, _phase1("coherence"), _coherence_findings, ("coherence",), sections=("1.1",))
+)
+TMD = register(Source("tmd", 1, _phase1("tmd"), _tmd_findings, ("tmd",), sections=("1.2",)))
+BOUNDARIES = register(
     Source("boundaries", 1, _phase1("boundaries"), _boundary_findings, ("boundaries",), sections=("1.3",))
 )

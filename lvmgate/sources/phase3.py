@@ -564,12 +564,12 @@ def _failure_findings(r: dict) -> list[str]:
     return out
 
 
-register(Source("grid_search", 3, _grid, _grid_findings, ("grid_search",), sections=("3.1",)))
-register(
+GRID_SEARCH = register(Source("grid_search", 3, _grid, _grid_findings, ("grid_search",), sections=("3.1",)))
+RETRIEVAL_BENCHMARK = register(
     Source(
         "retrieval_benchmark", 3, _benchmark, _benchmark_findings, ("retrieval_benchmark",), sections=("3.2",)
     )
 )
-register(
+FAILURE_ANALYSIS = register(
     Source("failure_analysis", 3, _failures, _failure_findings, ("failure_analysis",), sections=("3.3",))
 )

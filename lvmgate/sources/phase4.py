@@ -280,10 +280,10 @@ def _final_findings(r: dict) -> list[str]:
     return [r["statement"], f"BLEU-4 for the verdict: {r['bleu_source']}."]
 
 
-register(
+PRODUCTION_DATA = register(
     Source("production_data", 4, _production_data, _production_data_findings, needs="data", sections=("4.1",))
 )
-register(
+PRODUCTION_BENCH = register(
     Source(
         "production_bench",
         4,
@@ -293,5 +293,7 @@ register(
         sections=("4.3",),
     )
 )
-register(Source("deployment", 4, _deployment, _deployment_findings, needs="lvm_model", sections=("4.4",)))
-register(Source("final_verdict", 4, _final_verdict, _final_findings, sections=("final",)))
+DEPLOYMENT = register(
+    Source("deployment", 4, _deployment, _deployment_findings, needs="lvm_model", sections=("4.4",))
+)
+FINAL_VERDICT = register(Source("final_verdict", 4, _final_verdict, _final_findings, sections=("final",)))

@@ -196,4 +196,6 @@ def _findings(r: dict) -> list[str]:
     return out
 
 
-register(Source("reconstruction", 2, _reconstruction, _findings, needs="lvm_model", sections=("2.3",)))
+RECONSTRUCTION = register(
+    Source("reconstruction", 2, _reconstruction, _findings, needs="lvm_model", sections=("2.3",))
+)

@@ -54,4 +54,4 @@ def _sequence_findings(r: dict) -> list[str]:
     )
 
 
-register(Source("sequences", 2, _sequences, _sequence_findings, needs="data", sections=("2.1",)))
+SEQUENCES = register(Source("sequences", 2, _sequences, _sequence_findings, needs="data", sections=("2.1",)))

@@ -21,7 +21,9 @@ def _training_findings(r: dict) -> list[str]:
     return findings(r)
 
 
-register(Source("training", 2, _training, _training_findings, needs="lvm_model", sections=("2.2",)))
+TRAINING = register(
+    Source("training", 2, _training, _training_findings, needs="lvm_model", sections=("2.2",))
+)
 
 
 # -- phase 4: 4.2 the production run -------------------------------------------------------------
@@ -52,7 +54,7 @@ def _production_findings(r: dict) -> list[str]:
     ]
 
 
-register(
+PRODUCTION_TRAINING = register(
     Source(
         "production_training",
         4,

@@ -98,4 +98,6 @@ def _baseline_findings(r: dict) -> list[str]:
     return out
 
 
-register(Source("vec2text_baseline", 1, _vec2text_baseline, _baseline_findings, sections=("1.4",)))
+VEC2TEXT_BASELINE = register(
+    Source("vec2text_baseline", 1, _vec2text_baseline, _baseline_findings, sections=("1.4",))
+)
