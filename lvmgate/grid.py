@@ -544,7 +544,7 @@ class RunSummary(Result):
     epochs_completed: int = 0
     parameters: int | None = None
     train_seconds: float | None = None
-    peak_memory_gb: float | None = None
+    peak_memory_gib: float | None = None
     val_loss: float | None = None
     val_windows: int | None = None
     val_articles: int | None = None
@@ -655,7 +655,7 @@ def _summarise_run(
         epochs_completed=len(epochs),
         parameters=(log.get("model") or {}).get("parameters_counted"),
         train_seconds=totals.get("train_seconds"),
-        peak_memory_gb=totals.get("peak_memory_gb"),
+        peak_memory_gib=totals.get("peak_memory_gib"),
         val_loss=epochs[-1].get("val_loss") if epochs else None,
     )
     if state.status != "completed":
@@ -806,7 +806,7 @@ def render_markdown(summary: GridSummary) -> str:
         ),
         "",
         "| # | run | ctx | lr | batch | size | epochs | status | val cos | copy-last | ctx-mean | margin [95% CI] "
-        "| R@10 model | train s | peak GB |",
+        "| R@10 model | train s | peak GiB |",
         "|---|-----|-----|----|-------|------|--------|--------|---------|-----------|----------|-----------------"
         "|------------|---------|---------|",
     ]
@@ -819,7 +819,7 @@ def render_markdown(summary: GridSummary) -> str:
             f"| {_f(r.margin, interval=True)} | {_f(r.recall10.get('model'))} | "
             + (f"{r.train_seconds:.1f}" if r.train_seconds is not None else "–")
             + " | "
-            + (f"{r.peak_memory_gb:.2f}" if r.peak_memory_gb is not None else "–")
+            + (f"{r.peak_memory_gib:.2f}" if r.peak_memory_gib is not None else "–")
             + " |"
         )
     lines.append("")

@@ -358,10 +358,10 @@ _THRESHOLDS: tuple[Threshold, ...] = (
         fail_action="Validation loss diverging: overfitting, reduce model size (or epochs)",
     ),
     _t(
-        "2.2.peak_memory_gb",
+        "2.2.peak_memory_gib",
         "<",
         16.0,
-        unit=" GB",
+        unit=" GiB",
         title="Peak training memory (one GPU)",
         fail_action="Reduce batch size or model size, or use gradient checkpointing",
     ),
@@ -579,10 +579,10 @@ _THRESHOLDS: tuple[Threshold, ...] = (
         "(--index ivf/hnsw); else shrink or export the model",
     ),
     _t(
-        "3.2.memory_gb",
+        "3.2.memory_gib",
         "<",
         4.0,
-        unit=" GB",
+        unit=" GiB",
         title="LVM memory: model parameters and buffers (fits on a consumer GPU)",
         fail_action="The model does not fit a consumer GPU: a smaller preset, bf16 or quantisation",
     ),
@@ -756,10 +756,10 @@ _THRESHOLDS: tuple[Threshold, ...] = (
         fail_action="Too slow for production: export to ONNX, quantise, or shrink the model or the index",
     ),
     _t(
-        "4.3.memory_gb",
+        "4.3.memory_gib",
         "<",
         8.0,
-        unit=" GB",
+        unit=" GiB",
         title="Memory to serve: bank index + model",
         fail_action="Not deployable on a consumer GPU: quantise the model, compress or shard the index",
     ),
@@ -772,12 +772,12 @@ _THRESHOLDS: tuple[Threshold, ...] = (
     ),
     # -- 4.4 deployment readiness --------------------------------------------------------------
     _t(
-        "4.4.weights_gb",
+        "4.4.weights_gib",
         "<",
         4.0,
-        unit=" GB",
+        unit=" GiB",
         title="Model weights, compressed safetensors",
-        fail_action="Weights over 4 GB compressed: quantise (INT8) or use a smaller model",
+        fail_action="Weights over 4 GiB compressed: quantise (INT8) or use a smaller model",
     ),
     _t(
         "4.4.onnx_max_abs_diff",
@@ -858,7 +858,7 @@ _THRESHOLDS: tuple[Threshold, ...] = (
             ("final.recall_at_10", ">", 0.85, "", "Recall@10 (high retrieval quality)"),
             ("final.bleu4", ">", 0.20, "", "BLEU-4 (better than vec2text)"),
             ("final.latency_ms", "<", 500.0, " ms", "Latency (acceptable speed)"),
-            ("final.memory_gb", "<", 8.0, " GB", "Memory (deployable)"),
+            ("final.memory_gib", "<", 8.0, " GiB", "Memory (deployable)"),
             ("final.load_test", ">=", 1, "", "Passes load testing (1000 QPS)"),
         )
     ),

@@ -47,7 +47,7 @@ import numpy as np
 from lvmgate.criteria import Criterion, from_values
 from lvmgate.errors import InputError
 from lvmgate.io import read_json, write_json
-from lvmgate.results import Estimate, Result
+from lvmgate.results import GIB, Estimate, Result, human_bytes
 from lvmgate.retrieval.queries import NEXT_GRADES
 
 DEFAULT_DEPLOY_DIR = "artifacts/deploy"
@@ -56,10 +56,10 @@ RECONSTRUCTION_FILE = "reconstruction_lvm_vs_vec2text.json"  # plan 2.3's --outp
 PLAN_QUERIES = 10_000  # plan 4.3: RAG/bench.py --n 10000
 BLEU_ITEMS = 500  # predictions decoded for the nearest-decoder BLEU-4
 SHIP_BASELINE = "ship the vec2text baseline instead"
-FINAL_IDS = ("final.recall_at_10", "final.bleu4", "final.latency_ms", "final.memory_gb", "final.load_test")
+FINAL_IDS = ("final.recall_at_10", "final.bleu4", "final.latency_ms", "final.memory_gib", "final.load_test")
 LOAD_IDS = ("4.4.load_qps", "4.4.load_p99_ms", "4.4.load_errors", "4.4.load_duration_s")
 CHECKLIST_IDS = (
-    "4.4.weights_gb",
+    "4.4.weights_gib",
     "4.4.onnx_max_abs_diff",
     "4.4.int8_cosine",
     "4.4.batch_speedup",
@@ -69,7 +69,7 @@ CHECKLIST_IDS = (
 )
 # the plan's 4.4 checklist, box by box, and the criteria behind each
 CHECKLIST = (
-    ("Model weights < 4GB (compressed)", ("4.4.weights_gb",)),
+    ("Model weights < 4GB (compressed)", ("4.4.weights_gib",)),
     ("ONNX export successful", ("4.4.onnx_max_abs_diff",)),
     ("Quantization (INT8) tested", ("4.4.int8_cosine",)),
     ("Batch inference optimized", ("4.4.batch_speedup",)),
@@ -369,7 +369,7 @@ class ProductionBench(Result):
             "4.3.recall_at_10": self.recall_at_10,
             "4.3.precision_at_10": self.r_precision,
             "4.3.latency_ms": Estimate.exact(lat, n) if _finite(lat) else None,
-            "4.3.memory_gb": Estimate.exact(self.memory_bytes / 1e9, 1),
+            "4.3.memory_gib": Estimate.exact(self.memory_bytes / GIB, 1),
             "4.3.shared_articles": (
                 None
                 if self.shared_articles is None
@@ -393,9 +393,9 @@ class ProductionBench(Result):
             f"{self.precision_ceiling:.2f}",
             "4.3.latency_ms": f"p95 of {int(lat.get('n', 0))} single queries (predict + whole-bank search); "
             f"p50 {lat.get('p50_ms', float('nan')):.2f} ms, max {lat.get('max_ms', float('nan')):.2f} ms",
-            "4.3.memory_gb": f"bank index {self.index_memory_bytes / 1e9:.3g} GB + model "
-            + (f"{model / 1e9:.3g} GB" if model is not None else "(unknown)")
-            + f"; benchmark process peak RSS {self.peak_rss_bytes / 1e9:.3g} GB",
+            "4.3.memory_gib": f"bank index {human_bytes(self.index_memory_bytes)} + model "
+            + (human_bytes(model) if model is not None else "(unknown)")
+            + f"; benchmark process peak RSS {human_bytes(self.peak_rss_bytes)}",
             "4.3.shared_articles": (
                 f"{self.shared_articles} of the {self.n_articles} benchmarked articles are in the model's training "
                 f"data ({self.shared_articles_note})"
@@ -709,10 +709,6 @@ class DeploymentChecklist(Result):
         return from_values(self.values, self.messages)
 
 
-def _gb(x: float) -> str:
-    return f"{x / 1e9:.3g} GB" if x >= 1e7 else f"{x / 1e6:.3g} MB"
-
-
 def deployment_checklist(
     deploy_dir: str | os.PathLike, model: ModelIdentity, *, fingerprint: str | None = None
 ) -> DeploymentChecklist:
@@ -738,18 +734,18 @@ def deployment_checklist(
         return True
 
     ex = arts["export"] or {}
-    if not blocked(("4.4.weights_gb", "4.4.onnx_max_abs_diff", "4.4.batch_speedup"), status["export"]):
+    if not blocked(("4.4.weights_gib", "4.4.onnx_max_abs_diff", "4.4.batch_speedup"), status["export"]):
         src = f"{status['export'].path} (model {model.digest[:12]})"
         w = ex.get("weights") or {}
         if _finite(w.get("compressed_bytes")):
-            values["4.4.weights_gb"] = Estimate.exact(w["compressed_bytes"] / 1e9, 1)
-            messages["4.4.weights_gb"] = (
-                f"{w.get('codec')} {_gb(w['compressed_bytes'])} of {_gb(w.get('safetensors_bytes') or 0)} "
+            values["4.4.weights_gib"] = Estimate.exact(w["compressed_bytes"] / GIB, 1)
+            messages["4.4.weights_gib"] = (
+                f"{w.get('codec')} {human_bytes(w['compressed_bytes'])} of {human_bytes(w.get('safetensors_bytes') or 0)} "
                 f"safetensors, {w.get('params', 0):,} params ({src})"
             )
         else:
-            values["4.4.weights_gb"] = missing()
-            messages["4.4.weights_gb"] = f"{src} has no weights size"
+            values["4.4.weights_gib"] = missing()
+            messages["4.4.weights_gib"] = f"{src} has no weights size"
         ox = ex.get("onnx")
         if isinstance(ox, dict) and _finite(ox.get("max_abs_diff")):
             problems = []
@@ -918,7 +914,7 @@ FINAL_ITEMS = {
     "final.recall_at_10": "Recall@10",
     "final.bleu4": "BLEU-4",
     "final.latency_ms": "Latency",
-    "final.memory_gb": "Memory",
+    "final.memory_gib": "Memory",
     "final.load_test": "Load test (1000 QPS)",
 }
 
@@ -955,7 +951,7 @@ def final_verdict(
         if bleu.value is not None
         else nm("final.bleu4", source)
     )
-    crit += [carried("final.latency_ms", "4.3.latency_ms"), carried("final.memory_gb", "4.3.memory_gb")]
+    crit += [carried("final.latency_ms", "4.3.latency_ms"), carried("final.memory_gib", "4.3.memory_gib")]
     if load is None:
         crit.append(nm("final.load_test", "no load test measured for this model (run `lvmgate readiness`)"))
     else:

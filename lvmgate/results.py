@@ -36,6 +36,17 @@ class Result:
         return "\n".join(lines)
 
 
+GIB = 2**30  # bytes in a GiB: every memory criterion is in GiB and named `*_gib`
+
+
+def human_bytes(n: float) -> str:
+    """A byte count for people, in binary units: '1.23 GiB', '45.6 MiB', '789 B'."""
+    for unit, size in (("GiB", GIB), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
 def _short(value: Any, limit: int = 90) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"

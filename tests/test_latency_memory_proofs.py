@@ -73,8 +73,8 @@ BLEU = BleuChoice(Estimate.exact(0.3, 100), "held fixed")
 
 
 @pytest.mark.proves(
-    go=["4.3.recall_at_10", "4.3.precision_at_10", "4.3.latency_ms", "4.3.memory_gb", "4.3.shared_articles",
-        "final.recall_at_10", "final.latency_ms", "final.memory_gb"],
+    go=["4.3.recall_at_10", "4.3.precision_at_10", "4.3.latency_ms", "4.3.memory_gib", "4.3.shared_articles",
+        "final.recall_at_10", "final.latency_ms", "final.memory_gib"],
 )  # fmt: skip
 def test_a_model_at_the_ceiling_passes_4_3_and_the_final_recall(world):
     b = bench(world, world["oracle"])
@@ -82,13 +82,13 @@ def test_a_model_at_the_ceiling_passes_4_3_and_the_final_recall(world):
         "4.3.recall_at_10",
         "4.3.precision_at_10",
         "4.3.latency_ms",
-        "4.3.memory_gb",
+        "4.3.memory_gib",
         "4.3.shared_articles",
     ):
         expect(b.criteria(), cid, "pass")
     assert b.recall_at_10.value == 1.0  # the true next chunk is its own nearest row
     verdict = final_verdict(crit(b), LOAD, BLEU, default_policy())
-    for cid in ("final.recall_at_10", "final.latency_ms", "final.memory_gb"):
+    for cid in ("final.recall_at_10", "final.latency_ms", "final.memory_gib"):
         expect(verdict.criteria(), cid, "pass")
     assert verdict.production_ready
 
@@ -107,13 +107,13 @@ def test_a_model_slower_than_the_plans_lines_is_stop_on_every_latency(world):
     expect(final_verdict(crit(b), LOAD, BLEU, default_policy()).criteria(), "final.latency_ms", "fail")
 
 
-@pytest.mark.proves(stop=["3.2.memory_gb", "4.3.memory_gb", "final.memory_gb"])
+@pytest.mark.proves(stop=["3.2.memory_gib", "4.3.memory_gib", "final.memory_gib"])
 def test_a_model_too_big_for_the_plans_lines_is_stop_on_every_memory(world):
     _, values, messages = benchmark_lvm(
         lvm_model=BIG, val_data=world["test"], backends=("vec",), n=40, resamples=100, latency_sample=2
     )
-    c = expect(from_values(values, messages), "3.2.memory_gb", "fail")
+    c = expect(from_values(values, messages), "3.2.memory_gib", "fail")
     assert c.value.value >= 9.0  # GiB: the buffers are counted, not asked for
     b = bench(world, BIG)
-    expect(b.criteria(), "4.3.memory_gb", "fail")
-    expect(final_verdict(crit(b), LOAD, BLEU, default_policy()).criteria(), "final.memory_gb", "fail")
+    expect(b.criteria(), "4.3.memory_gib", "fail")
+    expect(final_verdict(crit(b), LOAD, BLEU, default_policy()).criteria(), "final.memory_gib", "fail")

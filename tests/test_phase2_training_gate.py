@@ -253,7 +253,7 @@ def test_an_overfitting_run_is_stop(small):
     assert c.value.value > 2  # validation loss several times the training loss
 
 
-@pytest.mark.proves(stop=["2.2.val_rise", "2.2.peak_memory_gb"])
+@pytest.mark.proves(stop=["2.2.val_rise", "2.2.peak_memory_gib"])
 def test_a_log_with_rising_validation_loss_or_too_much_memory_is_stop(small):
     """Planted in the log of a real run (the criteria read what the trainer recorded): validation loss
     that rose 30% above its best, and a peak of 17 GB (over one 16 GB GPU)."""
@@ -263,14 +263,14 @@ def test_a_log_with_rising_validation_loss_or_too_much_memory_is_stop(small):
     log = json.loads(log_path.read_text())
     before = _criteria(small / "r.pt")
     expect(before, "2.2.val_rise", "pass")
-    expect(before, "2.2.peak_memory_gb", "pass")
+    expect(before, "2.2.peak_memory_gib", "pass")
     best = min(e["val_loss"] for e in log["epochs"])
     log["epochs"][-1]["val_loss"] = best * 1.3
-    log["totals"]["peak_memory_gb"] = 17.0
+    log["totals"]["peak_memory_gib"] = 17.0
     log_path.write_text(json.dumps(log))
     crit = _criteria(small / "r.pt")
     assert expect(crit, "2.2.val_rise", "fail").value.value == pytest.approx(0.3, abs=1e-6)
-    assert expect(crit, "2.2.peak_memory_gb", "fail").value.value == 17.0
+    assert expect(crit, "2.2.peak_memory_gib", "fail").value.value == 17.0
 
 
 @pytest.mark.proves(stop=["2.2.shared_articles"])

@@ -130,9 +130,9 @@ def test_a_tiny_model_is_not_production_ready_and_the_report_says_ship_vec2text(
     assert {"4.4.load_qps", "4.4.load_duration_s", "4.2.d_model", "4.2.n_layers", "4.2.epochs"} <= failed
     ticked = [c for c in PHASE4_IDS if c.startswith("4.1.")] + [
         "4.2.best3_retention", "4.2.final_checkpoint", "4.2.checkpoint_unrecorded", "4.2.nonfinite_loss",
-        "4.3.latency_ms", "4.3.memory_gb", "4.3.shared_articles", "4.4.weights_gb", "4.4.onnx_max_abs_diff",
+        "4.3.latency_ms", "4.3.memory_gib", "4.3.shared_articles", "4.4.weights_gib", "4.4.onnx_max_abs_diff",
         "4.4.int8_cosine", "4.4.batch_speedup", "4.4.api_failures", "4.4.load_p99_ms", "4.4.load_errors",
-        "4.4.monitoring_failures", "final.latency_ms", "final.memory_gb",
+        "4.4.monitoring_failures", "final.latency_ms", "final.memory_gib",
     ]  # fmt: skip
     for cid in ticked:
         expect(summary, cid, "pass")
@@ -231,11 +231,11 @@ def _broken_deployment(world: Path) -> Path:
     return broken
 
 
-@pytest.mark.proves(stop=["4.4.onnx_max_abs_diff", "4.4.weights_gb", "4.4.load_errors"])
+@pytest.mark.proves(stop=["4.4.onnx_max_abs_diff", "4.4.weights_gib", "4.4.load_errors"])
 def test_broken_parity_a_stale_artifact_load_errors_and_oversized_weights_are_stop(world):
     _broken_deployment(world)
     policy = world / "tiny_weights.toml"
-    policy.write_text(MODEST + '"4.4.weights_gb" = 1e-6\n')  # a limit below the model's size
+    policy.write_text(MODEST + '"4.4.weights_gib" = 1e-6\n')  # a limit below the model's size
     p, summary, report = gate(world, "broken", "deploy_broken", "--policy", str(policy))
     assert p.returncode == 1 and summary["decision"] == "STOP", p.stdout[-3000:]
     failed = {c for c, s in statuses(summary).items() if s == "fail"}
@@ -244,10 +244,10 @@ def test_broken_parity_a_stale_artifact_load_errors_and_oversized_weights_are_st
         "4.4.onnx_max_abs_diff",
         "4.4.load_qps",
         "4.4.load_errors",
-        "4.4.weights_gb",
+        "4.4.weights_gib",
         "final.load_test",
     }
-    for cid in ("4.4.onnx_max_abs_diff", "4.4.weights_gb", "4.4.load_errors"):
+    for cid in ("4.4.onnx_max_abs_diff", "4.4.weights_gib", "4.4.load_errors"):
         expect(summary, cid, "fail")
     # no request succeeded: there is no latency to judge (not measured), and the test still fails
     assert "no successful request" in expect(summary, "4.4.load_p99_ms", "not_measured")["reason"]
@@ -258,7 +258,7 @@ def test_broken_parity_a_stale_artifact_load_errors_and_oversized_weights_are_st
     assert int8["value"] is None and "stale" in int8["reason"] and "made for model" in int8["reason"]
     errors = criterion(summary, "4.4.load_errors")
     assert errors["value"] == 100 and "http_422 100" in errors["reason"]
-    assert criterion(summary, "4.4.weights_gb")["value"] > 1e-6
+    assert criterion(summary, "4.4.weights_gib")["value"] > 1e-6
     assert "ship the vec2text baseline instead" in report and "Load test (1000 QPS)" in report
 
 

@@ -100,7 +100,7 @@ def ready(small):
 
 
 @pytest.mark.proves(
-    go=["4.4.weights_gb", "4.4.onnx_max_abs_diff", "4.4.int8_cosine", "4.4.batch_speedup", "4.4.api_failures",
+    go=["4.4.weights_gib", "4.4.onnx_max_abs_diff", "4.4.int8_cosine", "4.4.batch_speedup", "4.4.api_failures",
         "4.4.load_p99_ms", "4.4.load_errors", "4.4.monitoring_failures"],
     stop=["4.4.load_qps", "4.4.load_duration_s"],
 )  # fmt: skip
@@ -118,7 +118,7 @@ def test_readiness_measures_every_box_for_this_model(small, ready):
     assert all(math.isfinite(x) for x in v.values()), checklist.messages
     params = load_model(str(root / "tiny.pt")).describe()["params"]
     assert (
-        0.8 * params * 4 / 1e9 < v["4.4.weights_gb"] < 1.05 * params * 4 / 1e9
+        0.8 * params * 4 / 2**30 < v["4.4.weights_gib"] < 1.05 * params * 4 / 2**30
     )  # float32, gzip barely helps
     assert v["4.4.onnx_max_abs_diff"] < 1e-5 and ready.onnx_passed and ready.served == "onnx"
     assert v["4.4.int8_cosine"] > 0.95
@@ -131,7 +131,7 @@ def test_readiness_measures_every_box_for_this_model(small, ready):
     judged = {c.id: c.judged(default_policy()).status for c in crit}
     # a 1-second test at 100 QPS is not the plan's load test: those two boxes stay unticked
     assert {k for k, s in judged.items() if s != "pass"} == {"4.4.load_qps", "4.4.load_duration_s"}
-    for cid in ("4.4.weights_gb", "4.4.onnx_max_abs_diff", "4.4.int8_cosine", "4.4.batch_speedup",
+    for cid in ("4.4.weights_gib", "4.4.onnx_max_abs_diff", "4.4.int8_cosine", "4.4.batch_speedup",
                 "4.4.api_failures", "4.4.load_p99_ms", "4.4.load_errors", "4.4.monitoring_failures"):  # fmt: skip
         expect(crit, cid, "pass")
     expect(crit, "4.4.load_qps", "fail")
@@ -149,7 +149,7 @@ def test_an_artifact_for_another_model_never_ticks_a_box(small, ready):
     # the right model, measured on another dataset
     checklist = deployment_checklist(root / "deploy", ready.model, fingerprint="0" * 64)
     assert all(math.isnan(e.value) for e in checklist.values.values())
-    assert "dataset 'drift'" in checklist.messages["4.4.weights_gb"]
+    assert "dataset 'drift'" in checklist.messages["4.4.weights_gib"]
     # an artifact that cannot be tied to any model (plain `lvmgate loadtest` output)
     copy = root / "deploy_undigested"
     shutil.copytree(root / "deploy", copy)
@@ -159,7 +159,7 @@ def test_an_artifact_for_another_model_never_ticks_a_box(small, ready):
     checklist = deployment_checklist(copy, ready.model)
     assert math.isnan(checklist.values["4.4.load_qps"].value)
     assert "records no model digest" in checklist.messages["4.4.load_qps"]
-    assert math.isfinite(checklist.values["4.4.weights_gb"].value)  # export.json is still this model's
+    assert math.isfinite(checklist.values["4.4.weights_gib"].value)  # export.json is still this model's
     checklist = deployment_checklist(root / "nowhere", ready.model)
     assert all("run `lvmgate readiness`" in m for m in checklist.messages.values())
 
@@ -284,7 +284,7 @@ GOOD = _crit(
         "4.3.shared_articles": _est(0.0),
         "4.3.recall_at_10": _est(0.9, 0.88, 0.92),
         "4.3.latency_ms": _est(40.0),
-        "4.3.memory_gb": _est(3.1),
+        "4.3.memory_gib": _est(3.1),
     }
 )
 LOAD_OK = _crit(

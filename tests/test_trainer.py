@@ -100,7 +100,7 @@ def test_a_run_writes_a_verified_model_log_checkpoints_and_scalars(reference):
     assert e["margin_over_copy_last"] == pytest.approx(
         e["val_cosine"] - log["baselines"]["copy_last_val_cosine"]
     )
-    assert e["sequences_per_s"] > 0 and 0 < e["peak_memory_gb"] < 16 and e["grad_norm_mean"] > 0
+    assert e["sequences_per_s"] > 0 and 0 < e["peak_memory_gib"] < 16 and e["grad_norm_mean"] > 0
     assert log["epochs"][-1]["train_loss"] < log["epochs"][0]["initial_loss"]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -108,7 +108,7 @@ def test_a_run_writes_a_verified_model_log_checkpoints_and_scalars(reference):
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"train/loss", "val/loss", "val/cosine", "val/margin_over_copy_last", "train/grad_norm", "train/lr",
-            "perf/sequences_per_s", "perf/peak_memory_gb"} <= tags  # fmt: skip
+            "perf/sequences_per_s", "perf/peak_memory_gib"} <= tags  # fmt: skip
     assert len(events.Scalars("val/cosine")) == 3
 
 

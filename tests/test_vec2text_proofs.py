@@ -111,7 +111,7 @@ def _held(ids: dict[str, float]) -> dict[str, Criterion]:
 
 
 PRODUCTION = _held(
-    {"4.3.shared_articles": 0, "4.3.recall_at_10": 0.9, "4.3.latency_ms": 40, "4.3.memory_gb": 3}
+    {"4.3.shared_articles": 0, "4.3.recall_at_10": 0.9, "4.3.latency_ms": 40, "4.3.memory_gib": 3}
 )
 LOAD = _held({"4.4.load_qps": 1000, "4.4.load_p99_ms": 31, "4.4.load_errors": 0, "4.4.load_duration_s": 30})
 

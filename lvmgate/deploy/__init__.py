@@ -4,7 +4,7 @@ gates read from JSON artifacts; see docs/deploy.md.
 
 - export:    `export_onnx` / `check_onnx` -> OnnxExport (parity with PyTorch in onnxruntime)
 - quantize:  `quantize_report` -> QuantizeReport (torch and onnxruntime dynamic INT8 vs float32)
-- weights:   `weights_size` -> WeightsSize (safetensors + compression vs the 4 GB limit)
+- weights:   `weights_size` -> WeightsSize (safetensors + compression vs the 4 GiB limit)
 - predictor: `Engine`, `MicroBatcher`, `batch_curve` -> BatchCurve (the model wrappers are lvmgate.lvm.predictor's)
 - server:    `ServeConfig`, `build_backend`, `create_app`, `serve`, `running_server`
 - loadtest:  `run_loadtest` -> LoadTestResult

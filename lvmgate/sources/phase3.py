@@ -19,7 +19,7 @@ from typing import Any
 from lvmgate.artifacts import SOURCES, GateContext, Source, fmt, not_measured_artifact, register
 from lvmgate.criteria import Criterion, criteria_dict
 from lvmgate.errors import InputError
-from lvmgate.results import Estimate
+from lvmgate.results import GIB, Estimate, human_bytes
 
 RETRIEVAL_BACKENDS = ("vec", "bm25", "lex")
 DECODER_BACKENDS = ("nearest", "jxe", "ielab")
@@ -325,7 +325,7 @@ def benchmark_lvm(
         "3.2.recall_gain": gains["vec"][hit] if "vec" in gains else None,
         "3.2.recall_gain_context_mean": gains["context_mean"][hit],
         "3.2.latency_ms": Estimate.exact(lvm_row.latency.p95_ms, lvm_row.latency.n),
-        "3.2.memory_gb": None if model_bytes is None else Estimate.exact(model_bytes / 2**30, 1),
+        "3.2.memory_gib": None if model_bytes is None else Estimate.exact(model_bytes / GIB, 1),
     }
     hits = {b: rows[b]["metrics"][hit]["value"] for b in rows}
     order = ["lvm", *(b for b in ("vec", "context_mean", "copy_last", "bm25", "lex") if b in hits)]
@@ -344,9 +344,9 @@ def benchmark_lvm(
             )
             + f"; bank {s.bank_rows:,} rows"
         ),
-        "3.2.memory_gb": (
-            f"model parameters and buffers {model_bytes / 2**20:.1f} MiB; the search index holds the bank: "
-            f"{lvm_row.index_memory_bytes / 2**20:.1f} MiB; process peak RSS {s.peak_rss_bytes / 2**30:.2f} GiB"
+        "3.2.memory_gib": (
+            f"model parameters and buffers {human_bytes(model_bytes)}; the search index holds the bank: "
+            f"{human_bytes(lvm_row.index_memory_bytes)}; process peak RSS {human_bytes(s.peak_rss_bytes)}"
             if model_bytes is not None
             else f"{lvm_model} does not report its memory"
         ),

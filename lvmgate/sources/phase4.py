@@ -23,6 +23,7 @@ from typing import Any
 
 from lvmgate.artifacts import GateContext, Source, fmt, register
 from lvmgate.criteria import criteria_dict
+from lvmgate.results import human_bytes
 
 BENCH_FORMAT = "lvmgate.production-bench/1"  # part of the 4.3 cache key: bump when the artifact changes
 
@@ -170,7 +171,7 @@ def _production_bench_findings(r: dict) -> list[str]:
         f"raw P@10 {fmt(r['precision_at_10_raw'])} (at most {r['precision_ceiling']:.2f} with <= 3 relevant rows).",
         f"4.3 latency one query alone: p50 {lat['p50_ms']:.2f} ms, p95 {lat['p95_ms']:.2f} ms "
         f"(prediction {r['predict_ms_per_query']:.3f} ms/query in batches); memory to serve "
-        f"{r['memory_bytes'] / 1e9:.3g} GB (index + model); model {r['model']['digest']} "
+        f"{human_bytes(r['memory_bytes'])} (index + model); model {r['model']['digest']} "
         f"({r['model']['kind']}, {r['model']['params'] or 0:,} params, trained {r['model']['trained']}).",
     ]
     b = r.get("bleu")
@@ -226,7 +227,7 @@ def _deployment_findings(r: dict) -> list[str]:
             out.append(f"4.4 {name}: not used: {st['reason']}.")
     rss = (r.get("details") or {}).get("server_rss_bytes")
     if rss:
-        out.append(f"4.4 server resident memory after the load test: {rss / 1e9:.3g} GB.")
+        out.append(f"4.4 server resident memory after the load test: {human_bytes(rss)}.")
     return out
 
 

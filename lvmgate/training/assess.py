@@ -62,7 +62,7 @@ class RunAssessment(Result):
     val_rise: float  # (final val loss - best val loss) / best val loss
     nonfinite: int  # NaN/Inf red flags
     red_flags: list[dict[str, Any]]
-    peak_memory_gb: float | None
+    peak_memory_gib: float | None
     memory_kind: str | None
     train_hours: float | None
     sequences_per_s: float | None
@@ -86,7 +86,7 @@ class RunAssessment(Result):
             "2.2.loss_decrease": ex(self.loss_decrease, e),
             "2.2.val_train_gap": ex(self.val_train_gap, e),
             "2.2.val_rise": ex(self.val_rise, e),
-            "2.2.peak_memory_gb": None if self.peak_memory_gb is None else ex(self.peak_memory_gb, e),
+            "2.2.peak_memory_gib": None if self.peak_memory_gib is None else ex(self.peak_memory_gib, e),
             "2.2.shared_articles": None if self.shared_articles is None else ex(self.shared_articles, 1),
         }
         if self.epochs == 0:  # stopped inside epoch 1: no trend to judge, the red flag says why
@@ -324,7 +324,7 @@ def assess_run(
         val_rise=_rel(final_val, best_val),
         nonfinite=nonfinite,
         red_flags=flags,
-        peak_memory_gb=totals.get("peak_memory_gb"),
+        peak_memory_gib=totals.get("peak_memory_gib"),
         memory_kind=totals.get("memory_kind"),
         train_hours=None if train_s is None else train_s / 3600.0,
         sequences_per_s=totals.get("sequences_per_s"),
@@ -371,8 +371,8 @@ def findings(r: dict[str, Any]) -> list[str]:
         f"Run {Path(r['model_path']).name}: {r['status']}, {r['epochs']} epoch(s)"
         + (f", training time {hours * 3600:.1f} s ({hours:.3g} h)" if hours is not None else "")
         + (
-            f", peak memory {r['peak_memory_gb']:.2f} GB ({r['memory_kind']})"
-            if r.get("peak_memory_gb")
+            f", peak memory {r['peak_memory_gib']:.2f} GiB ({r['memory_kind']})"
+            if r.get("peak_memory_gib")
             else ""
         )
         + (f", {r['sequences_per_s']:,.0f} sequences/s" if r.get("sequences_per_s") else "")

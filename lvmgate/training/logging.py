@@ -138,8 +138,8 @@ class Scalars:
 
 
 # -- memory ----------------------------------------------------------------------------------------
-def peak_memory_gb(device: torch.device) -> tuple[float, str]:
-    """(peak GB, what was measured): CUDA max allocated on the device, else the process's peak RSS."""
+def peak_memory_gib(device: torch.device) -> tuple[float, str]:
+    """(peak GiB, what was measured): CUDA max allocated on the device, else the process's peak RSS."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30, "cuda_max_memory_allocated"
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux

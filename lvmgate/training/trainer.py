@@ -43,7 +43,7 @@ from lvmgate.training.logging import (
     loss_not_decreasing,
     nonfinite_message,
     now,
-    peak_memory_gb,
+    peak_memory_gib,
     val_diverging,
 )
 
@@ -472,7 +472,7 @@ def _run(cfg, loss_spec, paths, train_set, val_set, data, model_cfg, body, info,
             raise TrainingError(f"{stop}. Log: {paths['log']}")
 
         sums = ddp.all_reduce([sum(losses), len(losses), float(seen)], info)
-        peak, kind = peak_memory_gb(dev)
+        peak, kind = peak_memory_gib(dev)
         peak = ddp.all_reduce([peak], info, op="max")[0]
         error = None
         if info.is_main:
@@ -488,7 +488,7 @@ def _run(cfg, loss_spec, paths, train_set, val_set, data, model_cfg, body, info,
                 "lr": sched.get_last_lr()[0],
                 "seconds": seconds,
                 "sequences_per_s": sums[2] / seconds if seconds > 0 else None,
-                "peak_memory_gb": peak,
+                "peak_memory_gib": peak,
                 "memory_kind": kind,
             }
             try:
@@ -602,7 +602,7 @@ def _end_of_epoch(cfg, log, scalars, entry, model, opt, sched, val_set, loss_spe
         if not rec["kept"]:
             (paths["log"].parent / rec["path"]).unlink(missing_ok=True)
     entry["checkpoint"] = record["path"]
-    log.data["totals"]["peak_memory_gb"] = max(e["peak_memory_gb"] for e in log.data["epochs"])
+    log.data["totals"]["peak_memory_gib"] = max(e["peak_memory_gib"] for e in log.data["epochs"])
     scalars.add(
         {
             "train/epoch_loss": entry["train_loss"],
@@ -612,14 +612,14 @@ def _end_of_epoch(cfg, log, scalars, entry, model, opt, sched, val_set, loss_spe
             "train/grad_norm_epoch_mean": entry["grad_norm_mean"],
             "train/lr": entry["lr"],
             "perf/sequences_per_s": entry["sequences_per_s"],
-            "perf/peak_memory_gb": entry["peak_memory_gb"],
+            "perf/peak_memory_gib": entry["peak_memory_gib"],
         },
         step,
     )
     say(
         f"epoch {epoch}/{cfg.epochs}: loss {entry['train_loss']:.4f}, val loss {val_loss:.4f}, val cos "
         f"{val_cos:.4f} ({entry['margin_over_copy_last']:+.4f} vs copy-last), "
-        f"{entry['sequences_per_s'] or 0:,.0f} seq/s, peak {entry['peak_memory_gb']:.2f} GB; "
+        f"{entry['sequences_per_s'] or 0:,.0f} seq/s, peak {entry['peak_memory_gib']:.2f} GiB; "
         f"{path.name} re-measured {remeasured:.4f}"
     )
     for f in flags:
@@ -676,12 +676,12 @@ def _totals(
     log: TrainingLog, train_seconds: float, started: float, dev: torch.device, info
 ) -> dict[str, Any]:
     epochs = log.data["epochs"]
-    peak, kind = peak_memory_gb(dev)
+    peak, kind = peak_memory_gib(dev)
     rates = [e["sequences_per_s"] for e in epochs if e.get("sequences_per_s")]
     return {
         "train_seconds": sum(e["seconds"] for e in epochs) if epochs else train_seconds,
         "wall_seconds_this_process": time.perf_counter() - started,
-        "peak_memory_gb": max([peak, *(e["peak_memory_gb"] for e in epochs)]),
+        "peak_memory_gib": max([peak, *(e["peak_memory_gib"] for e in epochs)]),
         "memory_kind": kind,
         "sequences_per_s": float(np.mean(rates)) if rates else None,
         "steps": sum(e["steps"] for e in epochs),
