@@ -49,6 +49,8 @@ import numpy as np
 from lvmgate.criteria import Criterion
 from lvmgate.errors import InputError
 from lvmgate.io import file_sha256, read_json, redact_url, write_json
+from lvmgate.lvm.heldout import held_out_split, shared_articles, training_articles
+from lvmgate.lvm.load import LoadedModel
 from lvmgate.policy import FAIL, Policy, criterion_ids, load_policy
 from lvmgate.results import Estimate, Provenance, Result
 from lvmgate.stats import bootstrap_mean, from_samples
@@ -271,6 +273,7 @@ class ModelUnderTest:
     kind: str  # "checkpoint" | "predictor"
     info: dict[str, Any] = field(default_factory=dict)
     log: dict[str, Any] | None = field(default=None, repr=False)
+    loaded: LoadedModel | None = field(default=None, repr=False)
 
     @property
     def train_data(self) -> dict[str, Any]:
@@ -292,68 +295,12 @@ def load_model(spec: str, *, device: str | None = None) -> ModelUnderTest:
         info: dict[str, Any] = {"predictor": loaded.predictor.name}
         if loaded.digest:  # ties this artifact to the model, as lvmgate.readiness.model_identity names it
             info["weights_digest"] = loaded.digest
-        return ModelUnderTest(str(spec), loaded.predict, None, "predictor", info)
+        return ModelUnderTest(str(spec), loaded.predict, None, "predictor", info, loaded=loaded)
     log_path = Path(loaded.info["training_log"])
     log = TrainingLog.read(log_path).data if log_path.is_file() else None
     info = {k: loaded.info[k] for k in ("path", "sha256", "weights_digest", "config")}
     info["training_log"] = str(log_path) if log else None
-    return ModelUnderTest(str(spec), loaded.predict, loaded.dim, "checkpoint", info, log)
-
-
-def training_articles(model: ModelUnderTest, test: TestSet | None = None) -> tuple[set[str] | None, str]:
-    """Article ids the model was trained on, from its training log's data, and where they came from.
-
-    None (with the reason) when they cannot be established: no log, or the training split's meta
-    is gone and the test set's own meta does not hold that same split.
-    """
-    from lvmgate.sequences.loader import meta_path_for, read_meta
-
-    if model.log is None:
-        return None, f"{model.spec} has no training log: the articles it was trained on are unknown"
-    logged = model.train_data
-    path, sha = logged.get("path"), logged.get("sha256")
-    metas: list[tuple[dict, str]] = []
-    if path:
-        try:
-            mpath = meta_path_for(path)
-            metas.append((read_meta(mpath), str(mpath)))
-        except InputError:
-            pass
-    if test is not None and test.prepared_meta:
-        metas.append((test.prepared_meta, f"the meta of {test.path}"))
-    for meta, where in metas:
-        for name, entry in (meta.get("splits") or {}).items():
-            if entry.get("sha256") == sha and entry.get("article_ids") is not None:
-                return {str(a) for a in entry["article_ids"]}, f"{name} split in {where}"
-    return None, (
-        f"the training data recorded in {model.spec}'s log ({path}) is not available with its article "
-        "list: test/train disjointness cannot be verified"
-    )
-
-
-def default_test_set(train_data: dict[str, Any]) -> tuple[str, str]:
-    """The held-out split of the model's own prepared set (`train_data`: the training log's
-    data.train entry): its test file, else its val file, and a note saying which."""
-    from lvmgate.sequences.loader import meta_path_for, read_meta
-
-    path = train_data.get("path")
-    if not path:
-        raise InputError("pass --test-set (a held-out split from `lvmgate prepare --test-split`)")
-    try:
-        mpath = meta_path_for(path)
-        splits = read_meta(mpath).get("splits") or {}
-    except InputError:
-        raise InputError(
-            f"the model's training data {path} is gone: pass --test-set (a held-out split)"
-        ) from None
-    for name, note in (
-        ("test", "test split of the model's prepared set"),
-        ("val", "validation split of the model's prepared set (no test split): held out from training, "
-         "but seen when checkpoints were compared; prepare with --test-split for a clean test"),
-    ):  # fmt: skip
-        if name in splits:
-            return str(mpath.parent / splits[name]["file"]), note
-    raise InputError(f"{mpath} lists no held-out split: pass --test-set")
+    return ModelUnderTest(str(spec), loaded.predict, loaded.dim, "checkpoint", info, log, loaded)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -566,7 +513,7 @@ def compare_reconstruction(
     notes: list[str] = []
     test_note = "given (--test-set)"
     if test_set is None:
-        test_set, test_note = default_test_set(model.train_data)
+        test_set, test_note = held_out_split(trained_on=model.train_data.get("path"))
     ts = load_test_set(
         test_set, store=store, dataset=dataset, context_window=context_window or model.context_window
     )
@@ -623,19 +570,17 @@ def _compare(
             f"{model.spec} was trained on contexts of {model.context_window} chunks; {ts.path} has windows of "
             f"{ts.context_window} (prepare the test set with --context-window {model.context_window})"
         )
-    trained, trained_source = training_articles(model, ts)
+    trained, trained_source = training_articles(model.loaded, [ts.prepared_meta or {}])
     test_articles = set(np.unique(ts.article_ids).tolist())
-    shared = None
-    shared_ids: list[str] = []
-    if trained is not None:
-        shared_ids = sorted(test_articles & trained)
-        shared = len(shared_ids)
-        if shared:  # a STOP (2.3.shared_articles), not an input error: the report names the articles
-            notes.append(
-                f"--test-set {ts.path} shares {shared} of its {len(test_articles)} articles with the data "
-                f"{model.spec} was trained on ({trained_source}): every number here is on seen articles; "
-                "test on held-out articles (lvmgate prepare splits by article: use its _test.npz)"
-            )
+    leaked = shared_articles(test_articles, trained)
+    shared = None if leaked is None else len(leaked)
+    shared_ids = leaked or []
+    if shared:  # a STOP (2.3.shared_articles), not an input error: the report names the articles
+        notes.append(
+            f"--test-set {ts.path} shares {shared} of its {len(test_articles)} articles with the data "
+            f"{model.spec} was trained on ({trained_source}): every number here is on seen articles; "
+            "test on held-out articles (lvmgate prepare splits by article: use its _test.npz)"
+        )
     enc = None
     enc_spec = encoder or ts.encoder
     if enc_spec:

@@ -47,6 +47,7 @@ import numpy as np
 from lvmgate.criteria import Criterion, from_values
 from lvmgate.errors import InputError
 from lvmgate.io import read_json, write_json
+from lvmgate.lvm.heldout import shared_articles, split_article_ids, training_articles
 from lvmgate.results import GIB, Estimate, Result, human_bytes
 from lvmgate.retrieval.queries import NEXT_GRADES
 
@@ -303,30 +304,6 @@ def production_data(
     )
 
 
-def held_out_split(
-    *, test_set: str | None = None, val_data: str | None = None, data: str | None = None
-) -> tuple[str, str]:
-    """(path, how it was chosen) of the held-out windows for 4.3: --test-set (a prepared .npz), else
-    --val-data, else the test split of --data's set, else its val split."""
-    from lvmgate.sequences.loader import meta_path_for, read_meta
-
-    if test_set and str(test_set).endswith(".npz"):
-        return str(test_set), "--test-set"
-    if val_data:
-        return str(val_data), "--val-data"
-    if data:
-        meta = read_meta(meta_path_for(data))
-        for name in ("test", "val"):
-            entry = (meta.get("splits") or {}).get(name)
-            if entry:
-                return str(Path(data).parent / entry["file"]), f"the {name} split of {Path(data).name}"
-        raise InputError(f"{data} has no val or test split: 4.3 needs held-out windows")
-    raise InputError(
-        "gate 4.3 needs held-out windows: --data NAME.npz (with a val/test split), --val-data NAME_val.npz "
-        "or --test-set NAME_test.npz"
-    )
-
-
 # -- 4.3 production metrics ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ProductionBench(Result):
@@ -421,48 +398,6 @@ def r_precision(
     return np.asarray(rp, dtype=np.float64), np.asarray(ceil, dtype=np.float64), np.asarray(art)
 
 
-def _split_articles(meta: dict[str, Any], file_name: str) -> list[str] | None:
-    """Article ids of the split stored in `file_name`, from its prepared set's meta."""
-    for entry in (meta.get("splits") or {}).values():
-        if entry.get("file") == file_name:
-            return entry.get("article_ids")
-    return None
-
-
-def training_articles(
-    spec: str, loaded: Any, split_meta: dict[str, Any] | None = None
-) -> tuple[set[str] | None, str]:
-    """(article ids the model was trained on, where from): an untrained model (baseline, preset) saw
-    none; a checkpoint's training log names its training split (path and sha256), whose prepared
-    meta lists the articles. None, with the reason, when they cannot be established."""
-    from lvmgate.lvm.checkpoint import find_training_log
-    from lvmgate.sequences.loader import meta_path_for, read_meta
-
-    if loaded.kind in ("baseline", "preset"):
-        return set(), f"{loaded.kind} {loaded.name}: trained on nothing"
-    declared = getattr(loaded.module, "training_articles", None)
-    if loaded.kind == "module" and declared is not None:  # a module that states what it learned from
-        return {str(a) for a in declared}, f"{spec} declares its training articles ({len(declared)})"
-    if loaded.kind != "checkpoint":
-        return None, f"{spec} is not an lvmgate checkpoint: its training data is unknown"
-    log_path = find_training_log(spec)
-    if not log_path.is_file():
-        return None, f"no training log {log_path} beside {spec}"
-    train = (read_json(log_path).get("data") or {}).get("train") or {}
-    metas = []
-    with contextlib.suppress(InputError, TypeError):
-        metas.append(read_meta(meta_path_for(train.get("path"))))
-    if split_meta is not None:
-        metas.append(split_meta)
-    for meta in metas:
-        for name, entry in (meta.get("splits") or {}).items():
-            if entry.get("sha256") == train.get("sha256") and entry.get("article_ids") is not None:
-                return {
-                    str(a) for a in entry["article_ids"]
-                }, f"the {name} split {entry.get('file')} in {log_path.name}"
-    return None, f"the training split named in {log_path.name} ({train.get('path')}) lists no articles here"
-
-
 def production_bench(
     model_spec: str,
     split: str,
@@ -521,12 +456,13 @@ def production_bench(
         )
     with contextlib.closing(open_store(store)) as st:
         fingerprint = st.info(dataset).fingerprint
-    trained_on, note = training_articles(model_spec, loaded, meta)
-    held = _split_articles(meta, Path(split).name)
+    trained_on, note = training_articles(loaded, [meta])
+    held = split_article_ids(meta, Path(split).name)
     bench_articles = {str(a) for a in arts.tolist()}
     if held is not None:
         bench_articles &= {str(a) for a in held}  # the split's own list, as recorded
-    shared = None if trained_on is None else len(bench_articles & trained_on)
+    leaked = shared_articles(bench_articles, trained_on)
+    shared = None if leaked is None else len(leaked)
     model_mem = lvm.model_memory_bytes
     return ProductionBench(
         model=identity,

@@ -18,6 +18,7 @@ from lvmgate.cli import main as cli
 from lvmgate.criteria import Criterion
 from lvmgate.deploy.server import running_server
 from lvmgate.lvm.checkpoint import save_checkpoint
+from lvmgate.lvm.heldout import held_out_split
 from lvmgate.lvm.load import load_model
 from lvmgate.lvm.mamba import LVM, preset
 from lvmgate.lvm.synthetic import drift_corpus
@@ -32,7 +33,6 @@ from lvmgate.readiness import (
     choose_bleu,
     deployment_checklist,
     final_verdict,
-    held_out_split,
     missing,
     model_identity,
     production_bench,

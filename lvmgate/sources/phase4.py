@@ -96,7 +96,8 @@ def _production_bench(ctx: GateContext) -> tuple[dict, bool]:
     from lvmgate import __version__
     from lvmgate.errors import InputError
     from lvmgate.io import file_sha256, read_json, write_json
-    from lvmgate.readiness import PLAN_QUERIES, held_out_split, model_identity, production_bench
+    from lvmgate.lvm.heldout import held_out_split
+    from lvmgate.readiness import PLAN_QUERIES, model_identity, production_bench
 
     spec = ctx.options["lvm_model"]
     split, how = held_out_split(

@@ -67,9 +67,10 @@ def _reconstruction(ctx: GateContext) -> tuple[dict, bool]:
     """2.3: compare_reconstruction for --lvm-model on --test-set (default: the model's own held-out
     split), --backends (default jxe,ielab; nearest always), cached under a request key."""
     from lvmgate import __version__
-    from lvmgate.compare import compare_reconstruction, default_test_set
+    from lvmgate.compare import compare_reconstruction
     from lvmgate.decoders.vec2text import weights_available
     from lvmgate.io import read_json, write_json
+    from lvmgate.lvm.heldout import held_out_split
 
     model = str(ctx.options["lvm_model"])
     log = read_training_log(model)
@@ -84,7 +85,7 @@ def _reconstruction(ctx: GateContext) -> tuple[dict, bool]:
     test_set = ctx.options.get("test_set")
     resolved = test_set
     if resolved is None and log is not None:
-        resolved, _ = default_test_set(((log.get("data") or {}).get("train")) or {})
+        resolved, _ = held_out_split(trained_on=(((log.get("data") or {}).get("train")) or {}).get("path"))
     dataset, fingerprint = _bank_fingerprint(ctx, resolved)
     model_path = ctx.options.get("model_path")
     params = ctx.policy.params
