@@ -46,6 +46,7 @@ import numpy as np
 
 from lvmgate.errors import InputError
 from lvmgate.results import Estimate, Result
+from lvmgate.stats import cluster_ratio_samples, cluster_sums, percentile_interval
 
 FAILURE_K = 10
 MIN_GROUP_ITEMS = 20
@@ -214,27 +215,13 @@ class FailureAnalysis(Result):
 # -- statistics -----------------------------------------------------------------------------------------
 def _cluster_table(article: np.ndarray, columns: list[np.ndarray]) -> np.ndarray:
     """(A, m) per-article sums of each (n,) column."""
-    _, inv = np.unique(article, return_inverse=True)
-    a = int(inv.max()) + 1 if len(inv) else 0
-    return np.stack([np.bincount(inv, weights=np.asarray(c, float), minlength=a) for c in columns], axis=1)
-
-
-def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Percentile interval of the finite replicates (NaN, NaN when there are none)."""
-    s = samples[np.isfinite(samples)]
-    if not s.size:
-        return float("nan"), float("nan")
-    a = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(s, [a, 1.0 - a])
-    return float(lo), float(hi)
+    return cluster_sums(np.stack([np.asarray(c, float) for c in columns], axis=1), article)[0]
 
 
 def _group_rates(article, fail, codes, n_groups, *, resamples, seed, confidence=0.95, rest_confidence=0.95):
     """Per group: failure rate and rate minus the rest's, with percentile intervals over the same
     article resamples (`rest_confidence` for the differences, e.g. Bonferroni-adjusted).
     Returns (rates list[Estimate], vs_rest list[Estimate|None], samples (B, 2G))."""
-    from lvmgate.stats import cluster_ratio_samples
-
     cols_s, cols_c = [], []
     for g in range(n_groups):
         inside = codes == g
@@ -256,14 +243,14 @@ def _group_rates(article, fail, codes, n_groups, *, resamples, seed, confidence=
             point = tot_s[2 * g] / tot_c[2 * g]
             rest = tot_s[2 * g + 1] / tot_c[2 * g + 1]
         if len(samples):
-            lo, hi = _interval(samples[:, 2 * g], confidence)
+            lo, hi = percentile_interval(samples[:, 2 * g], confidence)
             rates.append(Estimate(float(point), lo, hi, n_art))
         else:
             rates.append(Estimate(float(point), float(point), float(point), n_art, "point"))
         if tot_c[2 * g + 1] == 0 or tot_c[2 * g] == 0:
             vs_rest.append(None)
         elif len(samples):
-            lo, hi = _interval(samples[:, 2 * g] - samples[:, 2 * g + 1], rest_confidence)
+            lo, hi = percentile_interval(samples[:, 2 * g] - samples[:, 2 * g + 1], rest_confidence)
             vs_rest.append(Estimate(float(point - rest), lo, hi, k))
         else:
             vs_rest.append(
@@ -348,7 +335,7 @@ def grouping(
         a, b = comparable[0], comparable[-1]
         point = groups[b].failure_rate.value - groups[a].failure_rate.value
         if len(samples):
-            lo, hi = _interval(samples[:, 2 * b] - samples[:, 2 * a], 0.95)
+            lo, hi = percentile_interval(samples[:, 2 * b] - samples[:, 2 * a], 0.95)
             contrast = Estimate(point, lo, hi, len(np.unique(items.article)))
         else:
             contrast = Estimate(point, point, point, len(np.unique(items.article)), "point")
@@ -436,8 +423,6 @@ def decoder_overlap(
     seed: int = 0,
 ) -> Overlap | None:
     """LVM failures vs decoder failures on the items the decoder decoded (None without a decoder)."""
-    from lvmgate.stats import cluster_ratio_samples
-
     if items.decoder_bleu4 is None:
         return None
     bleu = np.asarray(items.decoder_bleu4, dtype=np.float64)
@@ -466,7 +451,7 @@ def decoder_overlap(
             return Estimate(nan, nan, nan, k)
         if not len(samples):
             return Estimate(float(value), float(value), float(value), k, "point")
-        lo, hi = _interval(col, 0.95)
+        lo, hi = percentile_interval(col, 0.95)
         if lo != lo:  # every replicate was 0/0 (no failures anywhere): exact
             lo = hi = float(value)
         return Estimate(float(value), lo, hi, k)

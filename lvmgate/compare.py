@@ -53,7 +53,7 @@ from lvmgate.lvm.heldout import held_out_split, shared_articles, training_articl
 from lvmgate.lvm.load import LoadedModel
 from lvmgate.policy import FAIL, Policy, criterion_ids, load_policy
 from lvmgate.results import Estimate, Provenance, Result
-from lvmgate.stats import bootstrap_mean, from_samples
+from lvmgate.stats import PairedBootstrap, bootstrap_mean
 
 KIND = "reconstruction_comparison"
 FORMAT = "lvmgate.reconstruction/1"
@@ -304,47 +304,12 @@ def load_model(spec: str, *, device: str | None = None) -> ModelUnderTest:
 
 
 # --------------------------------------------------------------------------------------------------
-# paired bootstrap over articles
-class PairedBootstrap:
-    """Replicates of statistics over items, with articles (clusters) resampled: the same resampled
-    articles for every statistic, so differences and ratios are paired."""
+# BLEU over article resamples
+def _bleu_samples(boot: PairedBootstrap, stats: np.ndarray) -> np.ndarray:
+    """Corpus BLEU-4 of every replicate, from per-item sacrebleu statistics (n, 10)."""
+    from lvmgate.metrics.reconstruction import corpus_bleu_from_stats
 
-    def __init__(self, clusters: np.ndarray, resamples: int, seed: int, confidence: float = 0.95):
-        uniq, self.inv = np.unique(np.asarray(clusters), return_inverse=True)
-        self.k = len(uniq)
-        self.confidence = confidence
-        rng = np.random.default_rng([int(seed), 23])
-        b = max(0, int(resamples)) if self.k > 1 else 0
-        self.weights = np.zeros((b, self.k))  # (B, k): how often each article is drawn
-        for lo in range(0, b, 256):
-            draw = rng.integers(0, self.k, size=(min(256, b - lo), self.k))
-            rows = np.repeat(np.arange(draw.shape[0]), self.k)
-            np.add.at(self.weights[lo : lo + draw.shape[0]], (rows, draw.ravel()), 1.0)
-        self.counts = np.bincount(self.inv, minlength=self.k).astype(np.float64)
-
-    def sums(self, values: np.ndarray) -> np.ndarray:
-        """Per-article sums of (n,) or (n, m) item values."""
-        values = np.asarray(values, dtype=np.float64)
-        out = np.zeros((self.k, *values.shape[1:]))
-        np.add.at(out, self.inv, values)
-        return out
-
-    def estimate(self, point: float, samples: np.ndarray) -> Estimate:
-        return from_samples(point, samples, self.k, confidence=self.confidence)
-
-    def mean_samples(self, values: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (self.weights @ self.sums(values)) / (self.weights @ self.counts)
-
-    def mean(self, values: np.ndarray) -> Estimate:
-        return self.estimate(float(np.mean(values)), self.mean_samples(values))
-
-    def bleu_samples(self, stats: np.ndarray) -> np.ndarray:
-        """Corpus BLEU-4 of every replicate, from per-item sacrebleu statistics (n, 10)."""
-        from lvmgate.metrics.reconstruction import corpus_bleu_from_stats
-
-        totals = self.weights @ self.sums(stats)  # (B, 10)
-        return np.array([corpus_bleu_from_stats(t[None, :]) for t in totals])
+    return np.array([corpus_bleu_from_stats(t[None, :]) for t in boot.totals(stats)])
 
 
 def _ratio(a: float, b: float) -> float:
@@ -720,7 +685,7 @@ def _compare(
                 "text_cosine": tc,
                 "errors": d.errors,
             }
-        bleu_rep = {p: boot.bleu_samples(stats[p]) for p in names}
+        bleu_rep = {p: _bleu_samples(boot, stats[p]) for p in names}
         bleu_point = {p: _corpus_bleu(stats[p]) for p in names}
         for p in names:
             metrics[p]["bleu4"] = boot.estimate(bleu_point[p], bleu_rep[p])

@@ -687,11 +687,6 @@ def _per_window(ev, run: RunSummary, metric: str) -> np.ndarray:
     return s["model"]["cosine"]
 
 
-def _cluster_sums(values: np.ndarray, article: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    _, inv = np.unique(article, return_inverse=True)
-    return np.bincount(inv, weights=values), np.bincount(inv).astype(np.float64)
-
-
 def lead_interval(
     a: np.ndarray,
     art_a: np.ndarray,
@@ -704,16 +699,15 @@ def lead_interval(
 ) -> Estimate:
     """mean(a) - mean(b) with a 95% interval resampling articles: paired (the same windows, so
     per-window differences) or independent (two bootstraps, replicates subtracted)."""
-    from lvmgate.stats import cluster_bootstrap_ratio, cluster_ratio_samples, from_samples
+    from lvmgate.stats import cluster_ratio_samples, cluster_sums, from_samples, paired_difference
 
     if paired:
         if len(a) != len(b) or not np.array_equal(art_a, art_b):
             raise ValueError("a paired comparison needs the same windows")
-        sums, counts = _cluster_sums(np.asarray(a, float) - np.asarray(b, float), art_a)
-        return cluster_bootstrap_ratio(sums, counts, resamples=resamples, seed=seed)
+        return paired_difference(a, b, art_a, resamples=resamples, seed=seed)
     rng = np.random.default_rng([seed, 31])
-    sa, ca = _cluster_sums(np.asarray(a, float), art_a)
-    sb, cb = _cluster_sums(np.asarray(b, float), art_b)
+    sa, ca = cluster_sums(a, art_a)
+    sb, cb = cluster_sums(b, art_b)
     point = float(sa.sum() / ca.sum() - sb.sum() / cb.sum())
     if resamples <= 0:
         return Estimate(point, point, point, min(len(sa), len(sb)), "point")

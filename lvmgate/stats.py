@@ -3,6 +3,10 @@
 - `bootstrap_mean`: i.i.d. units (items, queries).
 - `cluster_bootstrap_ratio`: per-cluster sums and counts (pairs inside articles are correlated, so
   articles are resampled, not pairs); the statistic is sum(sums) / sum(counts).
+- `cluster_mean` / `paired_difference`: the mean of per-item values (or of a - b over the same
+  items) with articles resampled; `cluster_sums` is the per-article table they resample.
+- `PairedBootstrap`: one set of article resamples shared by many statistics (paired differences
+  and ratios of anything summed per item, e.g. BLEU statistics).
 - `bootstrap_statistic`: any function of one or more aligned arrays, resampled together (paired).
 Percentile intervals, seeded, vectorised in blocks so that memory stays bounded.
 """
@@ -18,7 +22,9 @@ from lvmgate.results import Estimate
 DEFAULT_RESAMPLES = 1000
 
 
-def _percentiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile interval of the finite replicates (NaN, NaN when there are none)."""
+    samples = np.asarray(samples, dtype=np.float64)
     samples = samples[np.isfinite(samples)]
     if samples.size == 0:
         return float("nan"), float("nan")
@@ -45,7 +51,7 @@ def from_samples(
     samples = np.asarray(samples, dtype=np.float64)
     if samples.size == 0:
         return Estimate(point * scale, point * scale, point * scale, n, "point")
-    lo, hi = _percentiles(samples, confidence)
+    lo, hi = percentile_interval(samples, confidence)
     return Estimate(point * scale, lo * scale, hi * scale, n)
 
 
@@ -112,7 +118,7 @@ def bootstrap_mean(
         return Estimate(point * scale, point * scale, point * scale, n)
     rng = np.random.default_rng(seed)
     means = np.concatenate([values[idx].mean(axis=1) for idx in _index_blocks(n, resamples, rng)])
-    lo, hi = _percentiles(means, confidence)
+    lo, hi = percentile_interval(means, confidence)
     return Estimate(point * scale, lo * scale, hi * scale, n)
 
 
@@ -141,7 +147,7 @@ def cluster_bootstrap_ratio(
     stats = np.concatenate(
         [sums[idx].sum(axis=1) / counts[idx].sum(axis=1) for idx in _index_blocks(k, resamples, rng)]
     )
-    lo, hi = _percentiles(stats, confidence)
+    lo, hi = percentile_interval(stats, confidence)
     return Estimate(point * scale, lo * scale, hi * scale, k)
 
 
@@ -168,5 +174,76 @@ def bootstrap_statistic(
     for i in range(resamples):
         idx = rng.integers(0, n, size=n)
         samples[i] = statistic(*(a[idx] for a in arrays))
-    lo, hi = _percentiles(samples, confidence)
+    lo, hi = percentile_interval(samples, confidence)
     return Estimate(point, lo, hi, n)
+
+
+def cluster_sums(values: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sums, counts) per cluster of (n,) or (n, m) item values, clusters in sorted id order; items
+    with a non-finite value (in any column) are left out of both."""
+    values = np.asarray(values, dtype=np.float64)
+    clusters = np.asarray(clusters)
+    ok = np.isfinite(values) if values.ndim == 1 else np.isfinite(values).all(axis=1)
+    _, inv = np.unique(clusters[ok], return_inverse=True)
+    k = int(inv.max()) + 1 if inv.size else 0
+    counts = np.bincount(inv, minlength=k).astype(np.float64)
+    if values.ndim == 1:
+        return np.bincount(inv, weights=values[ok], minlength=k), counts
+    cols = [np.bincount(inv, weights=values[ok, j], minlength=k) for j in range(values.shape[1])]
+    return np.stack(cols, axis=1).reshape(k, values.shape[1]), counts
+
+
+def cluster_mean(
+    values: np.ndarray, clusters: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+    confidence: float = 0.95,
+) -> Estimate:  # fmt: skip
+    """Mean of the finite item values with an interval from resampling clusters (articles)."""
+    sums, counts = cluster_sums(values, clusters)
+    return cluster_bootstrap_ratio(sums, counts, resamples=resamples, seed=seed, confidence=confidence)
+
+
+def paired_difference(
+    a: np.ndarray, b: np.ndarray, clusters: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> Estimate:
+    """mean(a - b) over the same items, interval from resampling clusters (a paired bootstrap)."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    return cluster_mean(diff, clusters, resamples=resamples, seed=seed)
+
+
+class PairedBootstrap:
+    """Replicates of statistics over items, with articles (clusters) resampled: the same resampled
+    articles for every statistic, so differences and ratios are paired."""
+
+    def __init__(self, clusters: np.ndarray, resamples: int, seed: int, confidence: float = 0.95):
+        uniq, self.inv = np.unique(np.asarray(clusters), return_inverse=True)
+        self.k = len(uniq)
+        self.confidence = confidence
+        rng = np.random.default_rng([int(seed), 23])
+        b = max(0, int(resamples)) if self.k > 1 else 0
+        self.weights = np.zeros((b, self.k))  # (B, k): how often each article is drawn
+        for lo in range(0, b, 256):
+            draw = rng.integers(0, self.k, size=(min(256, b - lo), self.k))
+            rows = np.repeat(np.arange(draw.shape[0]), self.k)
+            np.add.at(self.weights[lo : lo + draw.shape[0]], (rows, draw.ravel()), 1.0)
+        self.counts = np.bincount(self.inv, minlength=self.k).astype(np.float64)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-article sums of (n,) or (n, m) item values."""
+        values = np.asarray(values, dtype=np.float64)
+        out = np.zeros((self.k, *values.shape[1:]))
+        np.add.at(out, self.inv, values)
+        return out
+
+    def totals(self, values: np.ndarray) -> np.ndarray:
+        """(B, ...) resampled totals of (n,) or (n, m) item values."""
+        return self.weights @ self.sums(values)
+
+    def estimate(self, point: float, samples: np.ndarray) -> Estimate:
+        return from_samples(point, samples, self.k, confidence=self.confidence)
+
+    def mean_samples(self, values: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.totals(values) / (self.weights @ self.counts)
+
+    def mean(self, values: np.ndarray) -> Estimate:
+        return self.estimate(float(np.mean(values)), self.mean_samples(values))

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from lvmgate.cli import main as cli
-from lvmgate.compare import CRITERIA, PairedBootstrap, compare_reconstruction
+from lvmgate.compare import CRITERIA, compare_reconstruction
 from lvmgate.errors import InputError
 from lvmgate.gate import decide
 from lvmgate.lvm.checkpoint import save_checkpoint
@@ -137,20 +137,6 @@ def test_nearest_never_answers_with_a_context_row_and_bleu_is_sacrebleus(go, wor
     written = json.loads((work / "go.json").read_text())
     assert written["kind"] == "reconstruction_comparison" and written["format"] == "lvmgate.reconstruction/1"
     assert written["criteria"]["2.3.lvm_cosine"]["value"]["low"] >= 0.6
-
-
-def test_paired_bootstrap_is_paired_and_resamples_articles():
-    rng = np.random.default_rng(0)
-    art = np.repeat(np.arange(40), 5)
-    a = rng.normal(size=200)
-    boot = PairedBootstrap(art, 500, seed=1)
-    assert boot.k == 40 and boot.weights.shape == (500, 40) and (boot.weights.sum(axis=1) == 40).all()
-    same = boot.estimate(0.0, boot.mean_samples(a) - boot.mean_samples(a))
-    assert same.low == same.high == 0.0  # the same items resampled together: no spread at all
-    shifted = boot.estimate(0.1, boot.mean_samples(a + 0.1) - boot.mean_samples(a))
-    assert shifted.low == pytest.approx(0.1) and shifted.high == pytest.approx(0.1)
-    # two separate intervals of the same means would overlap widely; the paired difference does not
-    assert boot.mean(a).high - boot.mean(a).low > 0.1
 
 
 # -- baselines and broken models STOP ---------------------------------------------------------------

@@ -10,13 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ir_measures import RR, P, R, nDCG
 
-from lvmgate.retrieval.metrics import (
-    gains_of,
-    ir_metrics,
-    latency_summary,
-    paired_difference,
-    summarize,
-)
+from lvmgate.retrieval.metrics import gains_of, ir_metrics, latency_summary, summarize
+from lvmgate.stats import paired_difference
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

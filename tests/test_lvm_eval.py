@@ -16,7 +16,6 @@ from lvmgate.lvm.evaluate import (
     evaluate_predictors,
     full_bank_ranks,
     recall_selection,
-    topk_full_bank,
     window_scores,
 )
 from lvmgate.lvm.losses import LossSpec, cosine_loss, info_nce_loss, mse_loss
@@ -77,14 +76,19 @@ def test_duplicates_of_the_target_do_not_push_it_down():
 
 @FAST
 @given(n=st.integers(1, 50), k=st.integers(1, 12), seed=st.integers(0, 1000), block=st.integers(1, 20))
-def test_topk_over_the_whole_bank(n, k, seed, block):
+def test_the_one_exact_topk_kernel_agrees_with_a_full_sort(n, k, seed, block):
+    """lvmgate's exact whole-bank top-k (decoders.nearest; retrieval's ExactIndex uses it) returns
+    (scores, rows), best first, the same as sorting every cosine, whatever the block size."""
+    from lvmgate.decoders.nearest import NearestDecoder
+
     rng = np.random.default_rng(seed)
     bank, queries = rng.normal(size=(n, 5)).astype(np.float32), rng.normal(size=(3, 5)).astype(np.float32)
-    rows, scores = topk_full_bank(queries, bank, k, bank_block=block)
+    scores, rows = NearestDecoder(bank, lambda r: [""] * len(r), block_rows=block).search(queries, k)
     s = unit(queries) @ unit(bank).T
-    assert rows.shape == (3, min(k, n))
-    np.testing.assert_allclose(scores, -np.sort(-s, axis=1)[:, : min(k, n)], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.take_along_axis(s, rows, 1), scores, rtol=1e-5, atol=1e-6)
+    kk = min(k, n)
+    np.testing.assert_allclose(scores[:, :kk], -np.sort(-s, axis=1)[:, :kk], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.take_along_axis(s, rows[:, :kk], 1), scores[:, :kk], rtol=1e-5, atol=1e-6)
+    assert (rows[:, kk:] == -1).all()  # fewer rows than k: the rest are marked missing
 
 
 def test_recall_selection_takes_whole_articles():

@@ -1,10 +1,20 @@
 """Bootstrap intervals: coverage, pairing, cluster pooling, degenerate inputs."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lvmgate.stats import bootstrap_mean, bootstrap_statistic, cluster_bootstrap_ratio, cluster_ratio_samples
+from lvmgate.stats import (
+    PairedBootstrap,
+    bootstrap_mean,
+    bootstrap_statistic,
+    cluster_bootstrap_ratio,
+    cluster_mean,
+    cluster_ratio_samples,
+    cluster_sums,
+    paired_difference,
+)
 
 
 def test_interval_covers_the_true_mean_about_95_percent():
@@ -53,3 +63,37 @@ def test_empty_and_single():
     assert np.isnan(bootstrap_mean(np.array([])).value)
     one = bootstrap_mean(np.array([3.0]))
     assert one.value == one.low == one.high == 3.0
+
+
+def test_paired_bootstrap_is_paired_and_resamples_articles():
+    rng = np.random.default_rng(0)
+    art = np.repeat(np.arange(40), 5)
+    a = rng.normal(size=200)
+    boot = PairedBootstrap(art, 500, seed=1)
+    assert boot.k == 40 and boot.weights.shape == (500, 40) and (boot.weights.sum(axis=1) == 40).all()
+    same = boot.estimate(0.0, boot.mean_samples(a) - boot.mean_samples(a))
+    assert same.low == same.high == 0.0  # the same items resampled together: no spread at all
+    shifted = boot.estimate(0.1, boot.mean_samples(a + 0.1) - boot.mean_samples(a))
+    assert shifted.low == pytest.approx(0.1) and shifted.high == pytest.approx(0.1)
+    # two separate intervals of the same means would overlap widely; the paired difference does not
+    assert boot.mean(a).high - boot.mean(a).low > 0.1
+
+
+def test_cluster_sums_leave_out_non_finite_items_and_keep_columns_aligned():
+    art = np.array(["b", "a", "b", "a", "c"])
+    sums, counts = cluster_sums(np.array([1.0, 2.0, np.nan, 4.0, 5.0]), art)
+    assert sums.tolist() == [6.0, 1.0, 5.0] and counts.tolist() == [2.0, 1.0, 1.0]  # a, b, c
+    table, counts2 = cluster_sums(np.array([[1, 1], [2, 1], [3, np.inf], [4, 1], [5, 1]], float), art)
+    assert table.tolist() == [[6.0, 2.0], [1.0, 1.0], [5.0, 1.0]] and counts2.tolist() == [2.0, 1.0, 1.0]
+
+
+def test_cluster_mean_and_paired_difference_resample_articles():
+    rng = np.random.default_rng(3)
+    art = np.repeat(np.arange(30), 4)
+    a = rng.normal(size=120) + np.repeat(rng.normal(size=30), 4)  # article effects: items correlate
+    est = cluster_mean(a, art, resamples=400, seed=2)
+    assert est.n == 30 and est.low < est.value < est.high and est.value == pytest.approx(a.mean())
+    same = paired_difference(a, a, art, resamples=200)
+    assert same.value == same.low == same.high == 0.0
+    up = paired_difference(a + 0.5, a, art, resamples=200)
+    assert up.low == pytest.approx(0.5) and up.high == pytest.approx(0.5)

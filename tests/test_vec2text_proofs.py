@@ -87,11 +87,11 @@ def test_2_3_a_model_at_vec2texts_ceiling_passes_phase_2s_go_point(comparisons):
         for cid in (f"2.3.bleu4_vs_vec2text[{backend}]", f"2.3.cosine_vs_vec2text[{backend}]"):
             c = expect(judged, cid, "pass")
             assert c.value.value == pytest.approx(1.0)  # the same vectors decoded: equal to vec2text
-    # everything that could be measured for this model passes; what cannot (no training log) is
-    # listed, never a pass
-    assert {c.status for c in judged.values()} <= {"pass", "not_measured"}
-    assert judged["2.3.shared_articles"].status == "not_measured"
-    assert decide(judged.values()) == "WARN"
+    # the oracle declares that it learned from no article (lvmgate.lvm.heldout reads that for 2.3 as
+    # for 4.3), so the leakage check is measured too: every criterion passes
+    assert judged["2.3.shared_articles"].status == "pass" and judged["2.3.shared_articles"].value.value == 0
+    assert {c.status for c in judged.values()} == {"pass"}
+    assert decide(judged.values()) == "GO"
 
 
 @pytest.mark.proves(stop=["2.3.bleu4_vs_vec2text", "2.3.cosine_vs_vec2text"])

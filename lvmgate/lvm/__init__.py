@@ -16,7 +16,6 @@ from lvmgate.lvm.evaluate import (
     PredictorMetrics,
     evaluate_predictors,
     full_bank_ranks,
-    topk_full_bank,
     window_scores,
 )
 from lvmgate.lvm.load import LoadedModel, load_model
@@ -46,6 +45,5 @@ __all__ = [
     "mse_loss",
     "preset",
     "selective_scan",
-    "topk_full_bank",
     "window_scores",
 ]

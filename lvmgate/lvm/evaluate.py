@@ -29,7 +29,7 @@ from lvmgate.io import read_json, to_jsonable, write_json, write_npz
 from lvmgate.lvm.predictor import Predictor, as_predictor
 from lvmgate.results import Estimate, Result
 from lvmgate.sequences.loader import SequenceSet
-from lvmgate.stats import cluster_bootstrap_ratio
+from lvmgate.stats import cluster_mean
 
 EVAL_FORMAT = "lvmgate.lvm-evaluation/1"
 TIE_TOLERANCE = 1e-5  # float32 GEMM vs direct dot products differ by ~1e-7 on unit vectors
@@ -87,27 +87,6 @@ def full_bank_ranks(
     return ranks
 
 
-def topk_full_bank(queries: np.ndarray, bank: np.ndarray, k: int = 10, *, bank_block: int = 16384):
-    """(rows (q, k), scores (q, k)) of the k best bank rows per query by cosine, best first.
-
-    Exact over the whole bank: GEMM per bank block, argpartition, and a running merge.
-    """
-    q, _ = _unit(queries)
-    best_s = np.full((len(q), 0), -np.inf, dtype=np.float32)
-    best_r = np.zeros((len(q), 0), dtype=np.int64)
-    for lo in range(0, int(bank.shape[0]), bank_block):
-        rows, ok = _unit(np.asarray(bank[lo : lo + bank_block]))
-        s = q @ rows.T  # (q, m)
-        s[:, ~ok] = -np.inf
-        kk = min(k, s.shape[1])
-        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-        cand_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], axis=1)
-        cand_r = np.concatenate([best_r, part + lo], axis=1)
-        keep = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
-        best_s, best_r = np.take_along_axis(cand_s, keep, 1), np.take_along_axis(cand_r, keep, 1)
-    return best_r, best_s
-
-
 # -- evaluation of several predictors on one split ---------------------------------------------------
 @dataclass(frozen=True)
 class PredictorMetrics(Result):
@@ -157,7 +136,7 @@ class Evaluation(Result):
             arts = self.article[self.recall_mask]
         else:
             va, vb, arts = self.scores[a][metric], self.scores[b][metric], self.article
-        return _article_mean(va - vb, arts, self.resamples, self.seed)
+        return cluster_mean(va - vb, arts, resamples=self.resamples, seed=self.seed)
 
     def merged(self, other: Evaluation) -> Evaluation:
         """Both evaluations' predictors together (same windows, same recall selection)."""
@@ -225,15 +204,6 @@ class Evaluation(Result):
         return ev, {k: v for k, v in data.items() if k not in ("format", "evaluation")}
 
 
-def _article_mean(values: np.ndarray, article: np.ndarray, resamples: int, seed: int) -> Estimate:
-    """Mean over windows with an interval from resampling articles (clusters)."""
-    good = np.isfinite(values)
-    uniq, inv = np.unique(article[good], return_inverse=True)
-    sums = np.bincount(inv, weights=values[good], minlength=len(uniq))
-    counts = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
-    return cluster_bootstrap_ratio(sums, counts, resamples=resamples, seed=seed)
-
-
 def recall_selection(article: np.ndarray, max_windows: int | None, seed: int = 0) -> np.ndarray:
     """(N,) mask of windows to rank: all, or whole articles in seeded random order up to max_windows."""
     n = len(article)
@@ -282,10 +252,14 @@ def evaluate_predictors(
         rank = ranks[i * r : (i + 1) * r]
         scores[name]["rank"] = rank
         metrics[name] = PredictorMetrics(
-            cosine=_article_mean(scores[name]["cosine"], val.article, resamples, seed),
-            next_vs_context=_article_mean(scores[name]["next_vs_context"], val.article, resamples, seed),
+            cosine=cluster_mean(scores[name]["cosine"], val.article, resamples=resamples, seed=seed),
+            next_vs_context=cluster_mean(
+                scores[name]["next_vs_context"], val.article, resamples=resamples, seed=seed
+            ),
             recall={
-                str(k): _article_mean((rank < k).astype(np.float64), val.article[mask], resamples, seed)
+                str(k): cluster_mean(
+                    (rank < k).astype(np.float64), val.article[mask], resamples=resamples, seed=seed
+                )
                 for k in ks
             },
             median_rank=float(np.median(rank)) if r else float("nan"),

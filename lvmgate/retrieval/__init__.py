@@ -23,7 +23,7 @@ from lvmgate.retrieval.bench import (
 )
 from lvmgate.retrieval.bm25 import BM25Index, TermMatrix, tokenize
 from lvmgate.retrieval.lex import LexIndex
-from lvmgate.retrieval.metrics import Latency, ir_metrics, latency_summary, paired_difference, summarize
+from lvmgate.retrieval.metrics import Latency, ir_metrics, latency_summary, summarize
 from lvmgate.retrieval.queries import QuerySet, next_queries, self_queries, store_windows, usable_rows
 from lvmgate.retrieval.search import ExactIndex, HNSWIndex, IVFIndex, VectorIndex, build_index, topk_dense
 
@@ -46,7 +46,6 @@ __all__ = [
     "ir_metrics",
     "latency_summary",
     "next_queries",
-    "paired_difference",
     "parse_backends",
     "run_bench",
     "self_queries",

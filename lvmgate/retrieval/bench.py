@@ -45,7 +45,7 @@ from lvmgate.lvm.predictor import Predictor, as_predictor, check_prediction, mod
 from lvmgate.results import Estimate, Result
 from lvmgate.retrieval.bm25 import BM25Index, TermMatrix, tokenize, tokenize_all
 from lvmgate.retrieval.lex import LexIndex
-from lvmgate.retrieval.metrics import Latency, ir_metrics, latency_summary, paired_difference, summarize
+from lvmgate.retrieval.metrics import Latency, ir_metrics, latency_summary, summarize
 from lvmgate.retrieval.queries import (
     NEXT_GRADES,
     TASKS,
@@ -56,7 +56,7 @@ from lvmgate.retrieval.queries import (
     usable_rows,
 )
 from lvmgate.retrieval.search import VectorIndex, build_index
-from lvmgate.stats import DEFAULT_RESAMPLES
+from lvmgate.stats import DEFAULT_RESAMPLES, paired_difference
 
 BACKENDS = ("vec", "bm25", "lex", "lvm")
 TEXT_QUERIES = ("last", "context")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lvmgate.results import Estimate, Result
-from lvmgate.stats import DEFAULT_RESAMPLES, cluster_bootstrap_ratio
+from lvmgate.stats import DEFAULT_RESAMPLES, cluster_mean
 
 METRICS = ("recall", "precision", "mrr", "ndcg", "hit")
 
@@ -97,14 +97,6 @@ def latency_summary(seconds: Sequence[float] | np.ndarray) -> Latency:
     return Latency(int(s.size), float(p50), float(p95), float(s.mean()), float(s.max()))
 
 
-def _cluster_sums(values: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ok = np.isfinite(values)
-    _, code = np.unique(clusters[ok], return_inverse=True)
-    sums = np.bincount(code, weights=values[ok])
-    counts = np.bincount(code).astype(np.float64)
-    return sums, counts
-
-
 def summarize(
     per_query: dict[str, np.ndarray],
     clusters: np.ndarray,
@@ -114,17 +106,7 @@ def summarize(
 ) -> dict[str, Estimate]:
     """Mean of each per-query metric with a 95% interval resampling clusters (articles); NaNs skipped."""
     clusters = np.asarray(clusters)
-    out = {}
-    for i, (name, values) in enumerate(per_query.items()):
-        sums, counts = _cluster_sums(np.asarray(values, dtype=np.float64), clusters)
-        out[name] = cluster_bootstrap_ratio(sums, counts, resamples=resamples, seed=seed + i)
-    return out
-
-
-def paired_difference(
-    a: np.ndarray, b: np.ndarray, clusters: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
-) -> Estimate:
-    """mean(a - b) over the same queries, interval from resampling clusters (a paired bootstrap)."""
-    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    sums, counts = _cluster_sums(diff, np.asarray(clusters))
-    return cluster_bootstrap_ratio(sums, counts, resamples=resamples, seed=seed)
+    return {
+        name: cluster_mean(values, clusters, resamples=resamples, seed=seed + i)
+        for i, (name, values) in enumerate(per_query.items())
+    }

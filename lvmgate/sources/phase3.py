@@ -266,7 +266,8 @@ def benchmark_lvm(
 
     from lvmgate.lvm.baselines import ContextMean, CopyLast
     from lvmgate.lvm.load import load_predictor
-    from lvmgate.retrieval import paired_difference, run_bench
+    from lvmgate.retrieval import run_bench
+    from lvmgate.stats import paired_difference
 
     predictor = load_predictor(lvm_model)
     kw = dict(
