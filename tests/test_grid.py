@@ -347,7 +347,7 @@ epochs = 1
 def test_gate_3_1_stops_broken_unfinished_and_unimproved_grids(grid, tmp_path):
     """Three real grids on the same data: every run diverging (NaN), a grid planned and never run, and
     one whose only run barely trained and so loses to both baselines."""
-    from lvmgate.grid import GridPaths, _write_plan
+    from lvmgate.grid import GridPaths, write_plan
     from lvmgate.sources.phase3 import grid_criteria
     from lvmgate.testing.proof import expect
 
@@ -364,7 +364,7 @@ def test_gate_3_1_stops_broken_unfinished_and_unimproved_grids(grid, tmp_path):
     assert "no run completed" in expect(crit, "3.1.best_margin_copy_last", "not_measured").reason
 
     planned = spec(("a", 1e-3), ("b", 3e-3), ("c", 5e-3), ("d", 1e-2))
-    _write_plan(planned, GridPaths(tmp_path / "planned"))  # planned, never run
+    write_plan(planned, GridPaths(tmp_path / "planned"))  # planned, never run
     crit = grid_criteria(summarize_grid(tmp_path / "planned", resamples=100))
     # nothing finished: no share of failed runs to report (not measured), rather than a NaN "value"
     assert "no run has finished yet" in expect(crit, "3.1.flagged_pct", "not_measured").reason
