@@ -8,6 +8,7 @@ whose provenance still matches or computes and caches a fresh one.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -161,6 +162,32 @@ class GateContext:
             policy_digest=self.policy.digest,
             tool=tool,
         ).to_dict()
+
+    def cached(
+        self,
+        name: str,
+        key: dict[str, Any],
+        compute: Callable[[], dict[str, Any]],
+        *,
+        path: Path | None = None,
+        reuse: bool = True,
+    ) -> tuple[dict[str, Any], bool]:
+        """(artifact, freshly computed?): the one artifact cache of the gates. The stored artifact
+        `name` is reused when it was made under the same `key` (everything its numbers depend on:
+        file digests, options, seed, policy, version) and neither --recompute nor `reuse=False` says
+        otherwise; else `compute()` is stored with its key, atomically."""
+        from lvmgate.io import read_json, to_jsonable, write_json
+
+        path = path or self.path_for(name)
+        key = json.loads(json.dumps(to_jsonable(key)))  # as it reads back from JSON
+        if reuse and not self.recompute and path.is_file():
+            with contextlib.suppress(InputError, ValueError):
+                art = read_json(path)
+                if isinstance(art, dict) and art.get("key") == key:
+                    return art, False
+        art = {**compute(), "key": key}
+        write_json(path, art)
+        return art, True
 
     def loaded(self) -> dict[str, dict]:
         return dict(self._artifacts)

@@ -9,6 +9,9 @@ so results already computed are never lost. Phase 2 reads it back with `baseline
 
 `check_baseline` / `round_trip_check` judge an artifact against the policy (1.4.bleu4, 1.4.cosine);
 a round-trip cosine below 0.7 names the usual cause.
+
+Long on purpose: 1.4 is one pipeline (sample, decode in batches with checkpoints, score,
+re-encode, judge) whose partial-result handling spans all of it.
 """
 
 from __future__ import annotations

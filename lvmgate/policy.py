@@ -13,6 +13,9 @@ A criterion is judged on an Estimate (value + 95% interval), not a bare number:
 pass when the whole interval is on the pass side, fail when the whole interval is beyond the fail
 value, warn otherwise: inside the plan's warn band, or straddling a threshold ("undecided, sample
 more"). Interval-free numbers (exact counts) have low == high == value.
+
+Long on purpose: most of it is the threshold table, one entry per criterion of the plan, which
+reads best as one list (`_THRESHOLDS`); the logic is the few classes and functions around it.
 """
 
 from __future__ import annotations

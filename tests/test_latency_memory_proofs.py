@@ -17,7 +17,7 @@ from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import default_policy
 from lvmgate.readiness import BleuChoice, final_verdict, production_bench
 from lvmgate.results import Estimate
-from lvmgate.sources.phase3 import benchmark_lvm
+from lvmgate.retrieval.benchmark import benchmark_lvm
 from lvmgate.stores import EmbeddedStore
 from lvmgate.testing.models import BankOracle, install, uninstall
 from lvmgate.testing.proof import expect

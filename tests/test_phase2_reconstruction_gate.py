@@ -23,6 +23,7 @@ import pytest
 import torch
 from test_compare_reconstruction import build_workspace, copy_last_lvm
 
+from lvmgate.arithmetic.gate import arithmetic_gate
 from lvmgate.criteria import Criterion
 from lvmgate.errors import InputError
 from lvmgate.gate import decide
@@ -30,7 +31,6 @@ from lvmgate.lvm.checkpoint import save_checkpoint
 from lvmgate.lvm.mamba import LVM, LVMConfig
 from lvmgate.policy import criterion_ids
 from lvmgate.sources import judge_phase
-from lvmgate.sources.arithmetic import arithmetic_gate
 from lvmgate.stores import EmbeddedStore
 from lvmgate.synth import synthesize
 from lvmgate.testing.proof import expect, provenances

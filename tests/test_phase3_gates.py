@@ -109,7 +109,7 @@ def test_the_grids_best_tiny_lvm_beats_vec_on_next_and_phase3_is_go(work):
     art = json.loads((work / "artifacts" / "go" / "drift" / "retrieval_benchmark.json").read_text())
     r = art["result"]
     assert r["model_source"].startswith("the grid's best run (learns)")
-    assert r["split_source"].startswith("the model's test split")  # not the split the grid selected on
+    assert r["split_source"].startswith("the test split of the model")  # not the split the grid selected on
     hits = {b: row["metrics"]["hit@10"]["value"] for b, row in r["backends"].items()}
     assert hits["copy_last"] == hits["vec"]  # the last context vector is vec's query
     assert hits["lvm"] > hits["vec"] + 0.05 and hits["lvm"] > hits["context_mean"]

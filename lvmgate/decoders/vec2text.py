@@ -14,6 +14,9 @@ What the adapter fixes, each only where it is needed (see NOTES in docs/decoders
 - transformers 5 builds `from_pretrained` models on the meta device, where vec2text's constructors
   (which load t5-base / GTR themselves) cannot run: the models are constructed normally and the
   checkpoint is loaded with `load_state_dict`, refusing checkpoints that leave weights unset.
+
+Long on purpose: vec2text's loading needs three workarounds (documented where they are applied)
+that only make sense beside the decoder they patch.
 """
 
 from __future__ import annotations

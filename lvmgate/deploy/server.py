@@ -16,6 +16,9 @@ shape), 413 (too large), 415 (content type), 422 (wrong dimension, NaN, window, 
 full), 503 (queue timeout, encoder unavailable), 500 (model failure).
 Logs: one JSON line per batch and per failed request (429s are summed into one line per second);
 `access_log` adds one line per request.
+
+Long on purpose: one HTTP server (app, micro-batching engine, metrics, logs, lifecycle); the
+routes share the engine and the metrics registry.
 """
 
 from __future__ import annotations

@@ -6,44 +6,47 @@
     ev = evaluate_predictors({"model": ckpt.predict, "copy_last": copy_last,
                               "context_mean": context_mean}, val_set)
     ev.margin("model", "copy_last", "recall@10")                  # paired, article bootstrap
-See docs/training.md.
+See docs/training.md. Names load on first use, so importing a part (e.g. lvmgate.lvm.predictor)
+never pulls in torch.
 """
 
-from lvmgate.lvm.baselines import RidgeBaseline, context_mean, copy_last
-from lvmgate.lvm.checkpoint import LoadedCheckpoint, load_lvm
-from lvmgate.lvm.evaluate import (
-    Evaluation,
-    PredictorMetrics,
-    evaluate_predictors,
-    full_bank_ranks,
-    window_scores,
-)
-from lvmgate.lvm.load import LoadedModel, load_model
-from lvmgate.lvm.losses import LossSpec, cosine_loss, info_nce_loss, mse_loss
-from lvmgate.lvm.mamba import LVM, PRESETS, LVMConfig, preset, selective_scan
-from lvmgate.lvm.predictor import TorchPredictor
+from __future__ import annotations
 
-__all__ = [
-    "LVM",
-    "PRESETS",
-    "Evaluation",
-    "LVMConfig",
-    "LoadedCheckpoint",
-    "LoadedModel",
-    "LossSpec",
-    "PredictorMetrics",
-    "RidgeBaseline",
-    "TorchPredictor",
-    "context_mean",
-    "copy_last",
-    "cosine_loss",
-    "evaluate_predictors",
-    "full_bank_ranks",
-    "info_nce_loss",
-    "load_lvm",
-    "load_model",
-    "mse_loss",
-    "preset",
-    "selective_scan",
-    "window_scores",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "Evaluation": "lvmgate.lvm.evaluate",
+    "LVM": "lvmgate.lvm.mamba",
+    "LVMConfig": "lvmgate.lvm.mamba",
+    "LoadedCheckpoint": "lvmgate.lvm.checkpoint",
+    "LoadedModel": "lvmgate.lvm.load",
+    "LossSpec": "lvmgate.lvm.losses",
+    "PRESETS": "lvmgate.lvm.mamba",
+    "PredictorMetrics": "lvmgate.lvm.evaluate",
+    "RidgeBaseline": "lvmgate.lvm.baselines",
+    "TorchPredictor": "lvmgate.lvm.predictor",
+    "context_mean": "lvmgate.lvm.baselines",
+    "copy_last": "lvmgate.lvm.baselines",
+    "cosine_loss": "lvmgate.lvm.losses",
+    "evaluate_predictors": "lvmgate.lvm.evaluate",
+    "full_bank_ranks": "lvmgate.lvm.evaluate",
+    "info_nce_loss": "lvmgate.lvm.losses",
+    "load_lvm": "lvmgate.lvm.checkpoint",
+    "load_model": "lvmgate.lvm.load",
+    "mse_loss": "lvmgate.lvm.losses",
+    "preset": "lvmgate.lvm.mamba",
+    "selective_scan": "lvmgate.lvm.mamba",
+    "window_scores": "lvmgate.lvm.evaluate",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    """`lvmgate.lvm.NAME` from the module that defines it, imported on first use."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'lvmgate.lvm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value

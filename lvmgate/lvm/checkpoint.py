@@ -134,3 +134,20 @@ def find_training_log(model_path: str | os.PathLike) -> Path:
         stem = p.parent.name[: -len(".checkpoints")]
         return p.parent.parent / f"{stem}_training.json"
     return p.with_name(p.stem + "_training.json")
+
+
+def read_training_log(model: str) -> dict[str, Any] | None:
+    """The training log beside checkpoint `model` (NAME_training.json) as a dict, or None."""
+    from lvmgate.io import read_json
+
+    path = find_training_log(model)
+    return read_json(path) if path.is_file() else None
+
+
+def stopped_run(model: str, log: dict[str, Any] | None) -> str | None:
+    """Why there is nothing to compare when the run stopped before writing a model, else None."""
+    if Path(model).exists() or not log or log.get("status") != "failed":
+        return None
+    flags = log.get("red_flags") or []
+    why = flags[-1]["message"] if flags else "the run failed"
+    return f"no model: the training run stopped ({why})"

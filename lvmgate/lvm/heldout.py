@@ -38,6 +38,20 @@ def trained_split(model: LoadedModel) -> dict[str, Any]:
     return ((training_log(model) or {}).get("data") or {}).get("train") or {}
 
 
+def trained_on_file(model_path: str | None) -> str | None:
+    """The training split recorded in the log beside a checkpoint file (None without one)."""
+    from lvmgate.lvm.checkpoint import find_training_log
+
+    if not model_path:
+        return None
+    log_path = find_training_log(model_path)
+    if not log_path.is_file():
+        return None
+    with contextlib.suppress(InputError):
+        return ((read_json(log_path).get("data") or {}).get("train") or {}).get("path")
+    return None
+
+
 def held_out_split(
     *,
     test_set: str | None = None,

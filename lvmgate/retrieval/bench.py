@@ -22,6 +22,9 @@ waiting in a batch of b would see about the whole batch's time instead). Queries
 vectors, so vec's latency excludes encoding the query text; lvm's includes the prediction. Memory: bytes the index
 needs resident (the bank itself for exact numpy search), plus the model's own `memory_bytes()`
 for lvm when the predictor reports it, plus the process's peak RSS.
+
+Long on purpose: the benchmark runner and its store-level wrapper share the per-backend loop,
+the records and the summary; one file keeps the measured path readable end to end.
 """
 
 from __future__ import annotations

@@ -19,29 +19,15 @@ from typing import Any
 from lvmgate.artifacts import SOURCES, GateContext, Source, fmt, not_measured_artifact, register
 from lvmgate.criteria import Criterion, criteria_dict
 from lvmgate.errors import InputError
-from lvmgate.results import GIB, Estimate, human_bytes
+from lvmgate.results import Estimate
+from lvmgate.retrieval.benchmark import BENCH_QUERIES, RETRIEVAL_BACKENDS, benchmark_lvm
 
-RETRIEVAL_BACKENDS = ("vec", "bm25", "lex")
 DECODER_BACKENDS = ("nearest", "jxe", "ielab")
-BENCH_QUERIES = 500  # the plan's --n 500
 ANALYSIS_ITEMS = 1000  # the plan's wikipedia_test_1k
 
 
 def _resamples(ctx: GateContext) -> int:
     return int(ctx.policy.param("bootstrap_resamples"))
-
-
-def _cached(ctx: GateContext, name: str, key: dict[str, Any]) -> dict | None:
-    from lvmgate.io import read_json
-
-    path = ctx.path_for(name)
-    if ctx.recompute or not path.is_file():
-        return None
-    try:
-        cached = read_json(path)
-    except InputError:
-        return None
-    return cached if isinstance(cached, dict) and cached.get("key") == key else None
 
 
 # -- 3.1 grid -----------------------------------------------------------------------------------------
@@ -194,33 +180,13 @@ def lvm_model(ctx: GateContext) -> tuple[str | None, str]:
 
 
 def held_out(ctx: GateContext, model: str, option: str | None, flag: str) -> tuple[str, str]:
-    """(split file, how it was chosen) for the model: the option, else its test split, else its val split."""
-    from lvmgate.lvm.checkpoint import find_training_log
-    from lvmgate.sequences import meta_path_for, read_meta
+    """(split file, how it was chosen): the option as given, else lvmgate.lvm.heldout's choice from
+    the model's own prepared set (its test split, else its val split)."""
+    from lvmgate.lvm.heldout import held_out_split, trained_on_file
 
     if option:
         return str(option), f"given as {flag}"
-    log_path = find_training_log(model)
-    if not log_path.is_file():
-        raise InputError(
-            f"{model} has no training log beside it: pass --val-data / --test-set (held-out windows)"
-        )
-    from lvmgate.io import read_json
-
-    val = ((read_json(log_path).get("data") or {}).get("val") or {}).get("path")
-    if not val or not Path(val).is_file():
-        raise InputError(
-            f"the validation file {val!r} recorded for {model} is gone: pass --val-data / --test-set"
-        )
-    mpath = meta_path_for(val)
-    test = (read_meta(mpath).get("splits") or {}).get("test")
-    if test:
-        how = "the model's test split, never used for training or selection"
-        return str(mpath.parent / test["file"]), how
-    return (
-        val,
-        "the model's validation split; the grid chose its best run on it, so the numbers are optimistic",
-    )
+    return held_out_split(trained_on=trained_on_file(model))
 
 
 def _bank(ctx: GateContext, split: str) -> tuple[str | None, str]:
@@ -245,120 +211,9 @@ def _file_key(path: str) -> dict[str, Any]:
 
 
 # -- 3.2 benchmark ------------------------------------------------------------------------------------------
-def benchmark_lvm(
-    *,
-    lvm_model: str,
-    val_data: str,
-    store: str | None = None,
-    dataset: str | None = None,
-    backends: tuple[str, ...] = RETRIEVAL_BACKENDS,
-    n: int = BENCH_QUERIES,
-    k: int = 10,
-    resamples: int = 1000,
-    seed: int = 0,
-    out: str | None = None,
-    latency_sample: int = 32,
-) -> tuple[dict[str, Any], dict[str, Estimate | None], dict[str, str]]:
-    """Plan 3.2: `run_bench` task `next` over the whole bank with the LVM against vec (and bm25, lex),
-    then copy-last and context-mean as predictors on the very same queries. Returns
-    (result, criteria, messages); gains are LVM minus each baseline per query, article bootstrap."""
-    import numpy as np
-
-    from lvmgate.lvm.baselines import ContextMean, CopyLast
-    from lvmgate.lvm.load import load_predictor
-    from lvmgate.retrieval import run_bench
-    from lvmgate.stats import paired_difference
-
-    predictor = load_predictor(lvm_model)
-    kw = dict(
-        store=store, dataset=dataset, task="next", val_data=val_data, n=n, k=k, resamples=resamples, seed=seed
-    )
-    main = run_bench(
-        backends=(*backends, "lvm"), predictor=predictor, out=out, latency_sample=latency_sample, **kw
-    )
-    bases = {p.name: run_bench(backends=("lvm",), predictor=p, **kw) for p in (ContextMean(), CopyLast())}
-    targets = [r["target"] for r in main.records if r["backend"] == "lvm"]
-    for name, run in bases.items():
-        if [r["target"] for r in run.records if r["backend"] == "lvm"] != targets:
-            raise InputError(f"the {name} run drew other queries than the LVM's; cannot pair them")
-    articles = np.unique(
-        [r["article_id"] for r in main.records if r["backend"] == "lvm"], return_inverse=True
-    )[1]
-    s = main.summary
-    hit, rec = f"hit@{k}", f"recall@{k}"
-    per_query = {b: main.per_query[b] for b in s.backends if b != "lvm"}
-    per_query.update({name: run.per_query["lvm"] for name, run in bases.items()})
-    lvm_q = main.per_query["lvm"]
-    gains = {
-        name: {
-            m: paired_difference(lvm_q[m], pq[m], articles, resamples=resamples, seed=seed)
-            for m in (hit, rec, f"mrr@{k}", f"ndcg@{k}")
-        }
-        for name, pq in per_query.items()
-    }
-    rows = {b: bs.to_dict() for b, bs in s.backends.items()}
-    rows.update({name: run.summary.backends["lvm"].to_dict() for name, run in bases.items()})
-    lvm_row = s.backends["lvm"]
-    model_bytes = lvm_row.model_memory_bytes
-    result = {
-        "task": "next",
-        "k": k,
-        "metric": hit,
-        "n_queries": s.n_queries,
-        "n_articles": int(articles.max()) + 1 if len(articles) else 0,
-        "bank_rows": s.bank_rows,
-        "query_source": s.query_source,
-        "relevance": s.relevance,
-        "lvm_model": lvm_model,
-        "val_data": str(val_data),
-        "backends": rows,
-        "gains": {name: {m: e.to_dict() for m, e in g.items()} for name, g in gains.items()},
-        "latency_p95_ms": lvm_row.latency.p95_ms,
-        "vec_latency_p95_ms": s.backends["vec"].latency.p95_ms if "vec" in s.backends else None,
-        "predict_ms_per_query": lvm_row.params.get("predict_ms_per_query"),
-        "model_memory_bytes": model_bytes,
-        "index_memory_bytes": lvm_row.index_memory_bytes,
-        "peak_rss_bytes": s.peak_rss_bytes,
-        "warnings": list(s.warnings),
-        "out": str(out) if out else None,
-    }
-    criteria: dict[str, Estimate | None] = {
-        "3.2.recall_gain": gains["vec"][hit] if "vec" in gains else None,
-        "3.2.recall_gain_context_mean": gains["context_mean"][hit],
-        "3.2.latency_ms": Estimate.exact(lvm_row.latency.p95_ms, lvm_row.latency.n),
-        "3.2.memory_gib": None if model_bytes is None else Estimate.exact(model_bytes / GIB, 1),
-    }
-    hits = {b: rows[b]["metrics"][hit]["value"] for b in rows}
-    order = ["lvm", *(b for b in ("vec", "context_mean", "copy_last", "bm25", "lex") if b in hits)]
-    hit_text = ", ".join(f"{b.replace('_', '-')} {hits[b]:.3f}" for b in order)
-    where = f"{s.n_queries} queries ({s.query_source}) against all {s.bank_rows:,} bank rows"
-    messages = {
-        "3.2.recall_gain": f"{hit}: {hit_text}; {where}",
-        "3.2.recall_gain_context_mean": f"{hit}: {hit_text}",
-        "3.2.latency_ms": (
-            f"p95 one query alone: LVM {lvm_row.latency.p95_ms:.2f} ms (prediction "
-            f"{result['predict_ms_per_query']:.3f} ms/query in batches)"
-            + (
-                f", vec {result['vec_latency_p95_ms']:.2f} ms"
-                if result["vec_latency_p95_ms"] is not None
-                else ""
-            )
-            + f"; bank {s.bank_rows:,} rows"
-        ),
-        "3.2.memory_gib": (
-            f"model parameters and buffers {human_bytes(model_bytes)}; the search index holds the bank: "
-            f"{human_bytes(lvm_row.index_memory_bytes)}; process peak RSS {human_bytes(s.peak_rss_bytes)}"
-            if model_bytes is not None
-            else f"{lvm_model} does not report its memory"
-        ),
-    }
-    return result, criteria, messages
-
-
 def _benchmark(ctx: GateContext) -> tuple[dict, bool]:
     """3.2: the benchmark of the LVM (cached while the model, windows, bank and settings match)."""
     from lvmgate import __version__
-    from lvmgate.io import write_json
 
     model, model_source = lvm_model(ctx)
     if model is None:
@@ -381,38 +236,37 @@ def _benchmark(ctx: GateContext) -> tuple[dict, bool]:
         "resamples": _resamples(ctx),
         "lvmgate_version": __version__,
     }
-    cached = _cached(ctx, "retrieval_benchmark", key)
-    if cached is not None:
-        return cached, False
-    out = ctx.path_for("retrieval_benchmark").with_name("bench_next_lvm.jsonl")
-    result, criteria, messages = benchmark_lvm(
-        lvm_model=model, val_data=split, store=store, dataset=dataset, backends=backends, n=n,
-        resamples=_resamples(ctx), seed=ctx.seed, out=str(out),
-    )  # fmt: skip
-    result.update(model_source=model_source, split_source=how)
-    art = {
-        "tool": "retrieval_benchmark",
-        "key": key,
-        "provenance": ctx.provenance(
-            "retrieval_benchmark",
-            sample_size=result["n_queries"],
-            params=key,
-            dataset=dataset,
-            store=store,
-            fingerprint=key["fingerprint"],
-        ),
-        "result": result,
-        "criteria": criteria_dict(
-            [
-                Criterion.not_measured(k, messages.get(k) or "not measurable for this model")
-                if v is None
-                else Criterion.measured(k, v, messages.get(k, ""))
-                for k, v in criteria.items()
-            ]
-        ),
-    }
-    write_json(ctx.path_for("retrieval_benchmark"), art)
-    return art, True
+
+    def compute() -> dict:
+        out = ctx.path_for("retrieval_benchmark").with_name("bench_next_lvm.jsonl")
+        result, criteria, messages = benchmark_lvm(
+            lvm_model=model, val_data=split, store=store, dataset=dataset, backends=backends, n=n,
+            resamples=_resamples(ctx), seed=ctx.seed, out=str(out),
+        )  # fmt: skip
+        result.update(model_source=model_source, split_source=how)
+        art = {
+            "tool": "retrieval_benchmark",
+            "provenance": ctx.provenance(
+                "retrieval_benchmark",
+                sample_size=result["n_queries"],
+                params=key,
+                dataset=dataset,
+                store=store,
+                fingerprint=key["fingerprint"],
+            ),
+            "result": result,
+            "criteria": criteria_dict(
+                [
+                    Criterion.not_measured(k, messages.get(k) or "not measurable for this model")
+                    if v is None
+                    else Criterion.measured(k, v, messages.get(k, ""))
+                    for k, v in criteria.items()
+                ]
+            ),
+        }
+        return art
+
+    return ctx.cached("retrieval_benchmark", key, compute)
 
 
 def _fingerprint(store: str | None, dataset: str) -> str:
@@ -459,7 +313,6 @@ def _failures(ctx: GateContext) -> tuple[dict, bool]:
     from lvmgate import __version__
     from lvmgate.analysis import run_failure_analysis
     from lvmgate.decoders.vec2text import weights_available
-    from lvmgate.io import write_json
 
     model, model_source = lvm_model(ctx)
     if model is None:
@@ -497,62 +350,61 @@ def _failures(ctx: GateContext) -> tuple[dict, bool]:
         "resamples": _resamples(ctx),
         "lvmgate_version": __version__,
     }
-    cached = _cached(ctx, "failure_analysis", key)
-    if cached is not None:
-        return cached, False
-    p = ctx.policy
-    art = run_failure_analysis(
-        lvm_model=model, test_set=test_set, output=ctx.path_for("failure_analysis"),
-        store=store, dataset=dataset, decoder=decoder, model_path=model_path, device=ctx.options.get("device"),
-        sample_size=n, bleu_bar=p["1.4.bleu4"].pass_at, cosine_bar=p["2.3.lvm_cosine"].pass_at,
-        resamples=_resamples(ctx), seed=ctx.seed, plots=False,
-    )  # fmt: skip
-    r = art["result"]
-    r.update(model_source=model_source, split_source=how, decoder_fallback=fallback)
-    crit = [
-        Criterion.measured(
-            "3.3.items",
-            Estimate.exact(r["n_items"], r["n_items"]),
-            f"{r['n_items']} items from {r['n_articles']} articles ({how})",
-        )
-    ]
-    for name, g in r["groupings"].items():
-        crit.append(
+
+    def compute() -> dict:
+        p = ctx.policy
+        art = run_failure_analysis(
+            lvm_model=model, test_set=test_set, output=ctx.path_for("failure_analysis"),
+            store=store, dataset=dataset, decoder=decoder, model_path=model_path, device=ctx.options.get("device"),
+            sample_size=n, bleu_bar=p["1.4.bleu4"].pass_at, cosine_bar=p["2.3.lvm_cosine"].pass_at,
+            resamples=_resamples(ctx), seed=ctx.seed, plots=False,
+        )  # fmt: skip
+        r = art["result"]
+        r.update(model_source=model_source, split_source=how, decoder_fallback=fallback)
+        crit = [
             Criterion.measured(
-                f"3.3.compared_groups[{name}]",
-                Estimate.exact(g["compared_groups"], len(g["groups"])),
-                ", ".join(f"{x['label']} n={x['n']}" for x in g["groups"]),
+                "3.3.items",
+                Estimate.exact(r["n_items"], r["n_items"]),
+                f"{r['n_items']} items from {r['n_articles']} articles ({how})",
             )
-        )
-    o = r.get("overlap")
-    cid = "3.3.compared_groups[decoder]"
-    if fallback:
-        crit.append(Criterion.not_measured(cid, fallback))
-    elif o:
-        crit.append(
-            Criterion.measured(
-                cid,
-                Estimate.exact(o["compared_groups"], 2),
-                f"{o['decoder']} on {o['n']} items: LVM failures {o['lvm_failures']}, successes "
-                f"{o['n'] - o['lvm_failures']}, decoder failures {o['decoder_failures']}",
+        ]
+        for name, g in r["groupings"].items():
+            crit.append(
+                Criterion.measured(
+                    f"3.3.compared_groups[{name}]",
+                    Estimate.exact(g["compared_groups"], len(g["groups"])),
+                    ", ".join(f"{x['label']} n={x['n']}" for x in g["groups"]),
+                )
             )
-        )
-    else:
-        crit.append(Criterion.not_measured(cid, "no decoder was run"))
-    prov = art.get("provenance") or {}
-    provenance = ctx.provenance(
-        "failure_analysis", sample_size=r["n_items"], params=key, dataset=dataset, store=store,
-        fingerprint=key["fingerprint"],
-    )  # fmt: skip
-    out = {
-        **art,
-        "key": key,
-        "provenance": provenance,
-        "analysis_provenance": prov,
-        "criteria": criteria_dict(crit),
-    }
-    write_json(ctx.path_for("failure_analysis"), out)
-    return out, True
+        o = r.get("overlap")
+        cid = "3.3.compared_groups[decoder]"
+        if fallback:
+            crit.append(Criterion.not_measured(cid, fallback))
+        elif o:
+            crit.append(
+                Criterion.measured(
+                    cid,
+                    Estimate.exact(o["compared_groups"], 2),
+                    f"{o['decoder']} on {o['n']} items: LVM failures {o['lvm_failures']}, successes "
+                    f"{o['n'] - o['lvm_failures']}, decoder failures {o['decoder_failures']}",
+                )
+            )
+        else:
+            crit.append(Criterion.not_measured(cid, "no decoder was run"))
+        prov = art.get("provenance") or {}
+        provenance = ctx.provenance(
+            "failure_analysis", sample_size=r["n_items"], params=key, dataset=dataset, store=store,
+            fingerprint=key["fingerprint"],
+        )  # fmt: skip
+        out = {
+            **art,
+            "provenance": provenance,
+            "analysis_provenance": prov,
+            "criteria": criteria_dict(crit),
+        }
+        return out
+
+    return ctx.cached("failure_analysis", key, compute)
 
 
 def _failure_findings(r: dict) -> list[str]:

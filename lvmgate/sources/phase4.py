@@ -94,8 +94,7 @@ def _production_data_findings(r: dict) -> list[str]:
 def _production_bench(ctx: GateContext) -> tuple[dict, bool]:
     """4.3: the whole-bank `next` benchmark of --lvm-model on held-out windows (cached by model digest)."""
     from lvmgate import __version__
-    from lvmgate.errors import InputError
-    from lvmgate.io import file_sha256, read_json, write_json
+    from lvmgate.io import file_sha256
     from lvmgate.lvm.heldout import held_out_split
     from lvmgate.readiness import PLAN_QUERIES, model_identity, production_bench
 
@@ -121,40 +120,33 @@ def _production_bench(ctx: GateContext) -> tuple[dict, bool]:
         "resamples": _resamples(ctx),
         "lvmgate_version": __version__,
     }
-    path = ctx.path_for("production_bench")
-    if not ctx.recompute and path.is_file():
-        try:
-            cached = read_json(path)
-            if cached.get("key") == key:
-                return cached, False
-        except InputError:
-            pass
-    bench = production_bench(
-        spec,
-        split,
-        split_source=how,
-        store=store,
-        dataset=dataset,
-        n=n,
-        resamples=_resamples(ctx),
-        seed=ctx.seed,
-    )
-    art = {
-        "tool": "production_bench",
-        "key": key,
-        "provenance": ctx.provenance(
-            "production_bench",
-            sample_size=bench.n_queries,
-            params={**key, "lvm_model": str(spec)},
-            dataset=dataset,
+
+    def compute() -> dict:
+        bench = production_bench(
+            spec,
+            split,
+            split_source=how,
             store=store,
-            fingerprint=fingerprint,
-        ),
-        "result": bench.to_dict(),
-        "criteria": criteria_dict(bench.criteria()),
-    }
-    write_json(path, art)
-    return art, True
+            dataset=dataset,
+            n=n,
+            resamples=_resamples(ctx),
+            seed=ctx.seed,
+        )
+        return {
+            "tool": "production_bench",
+            "provenance": ctx.provenance(
+                "production_bench",
+                sample_size=bench.n_queries,
+                params={**key, "lvm_model": str(spec)},
+                dataset=dataset,
+                store=store,
+                fingerprint=fingerprint,
+            ),
+            "result": bench.to_dict(),
+            "criteria": criteria_dict(bench.criteria()),
+        }
+
+    return ctx.cached("production_bench", key, compute)
 
 
 def _production_bench_findings(r: dict) -> list[str]:

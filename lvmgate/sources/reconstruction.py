@@ -10,29 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from lvmgate.artifacts import GateContext, Source, fmt, register
 from lvmgate.compare import CRITERIA
 from lvmgate.criteria import criteria_dict, not_measured_all
-
-
-def read_training_log(model: str) -> dict[str, Any] | None:
-    """The training log beside checkpoint `model` (NAME_training.json) as a dict, or None."""
-    from lvmgate.io import read_json
-    from lvmgate.lvm.checkpoint import find_training_log
-
-    path = find_training_log(model)
-    return read_json(path) if path.is_file() else None
-
-
-def stopped_run(model: str, log: dict[str, Any] | None) -> str | None:
-    """Why there is nothing to compare when the run stopped before writing a model, else None."""
-    if Path(model).exists() or not log or log.get("status") != "failed":
-        return None
-    flags = log.get("red_flags") or []
-    why = flags[-1]["message"] if flags else "the run failed"
-    return f"no model: the training run stopped ({why})"
+from lvmgate.lvm.checkpoint import read_training_log, stopped_run
 
 
 def _sha(path: str | os.PathLike | None) -> str | None:
@@ -69,7 +51,6 @@ def _reconstruction(ctx: GateContext) -> tuple[dict, bool]:
     from lvmgate import __version__
     from lvmgate.compare import compare_reconstruction
     from lvmgate.decoders.vec2text import weights_available
-    from lvmgate.io import read_json, write_json
     from lvmgate.lvm.heldout import held_out_split
 
     model = str(ctx.options["lvm_model"])
@@ -107,37 +88,29 @@ def _reconstruction(ctx: GateContext) -> tuple[dict, bool]:
         "lvmgate_version": __version__,
     }
     folder = ctx.artifacts_dir / (dataset or ctx.dataset or "_")
-    path = folder / "reconstruction.json"
-    if not ctx.recompute and path.is_file():
-        try:
-            cached = read_json(path)
-            if (
-                cached.get("provenance", {}).get("params", {}).get("request") == request
-                and fingerprint is not None
-            ):
-                return cached, False
-        except Exception:  # an unreadable cache is recomputed
-            pass
     baseline = folder / "vec2text_baseline.json"
-    comp = compare_reconstruction(
-        model,
-        test_set,
-        backends=ctx.options.get("backends"),
-        store=ctx.store_url,
-        dataset=ctx.dataset,
-        baseline=baseline if baseline.is_file() else None,
-        sample_size=request["sample_size"],
-        seed=ctx.seed,
-        device=ctx.options.get("device"),
-        model_path=model_path,
-        encoder=ctx.options.get("encoder"),
-        policy=ctx.policy,
+
+    def compute() -> dict:
+        comp = compare_reconstruction(
+            model,
+            test_set,
+            backends=ctx.options.get("backends"),
+            store=ctx.store_url,
+            dataset=ctx.dataset,
+            baseline=baseline if baseline.is_file() else None,
+            sample_size=request["sample_size"],
+            seed=ctx.seed,
+            device=ctx.options.get("device"),
+            model_path=model_path,
+            encoder=ctx.options.get("encoder"),
+            policy=ctx.policy,
+        )
+        return {**comp.to_dict(), "tool": "reconstruction"}
+
+    # a bank that cannot be fingerprinted is never trusted from the cache
+    return ctx.cached(
+        "reconstruction", request, compute, path=folder / "reconstruction.json", reuse=fingerprint is not None
     )
-    art = comp.to_dict()
-    art["tool"] = "reconstruction"
-    art["provenance"]["params"]["request"] = request
-    write_json(path, art)
-    return art, True
 
 
 def _findings(r: dict) -> list[str]:

@@ -6,6 +6,9 @@ Layout of a store directory DIR (or of `sqlite:///X.db`, whose sidecar folder is
     DIR/vectors/<name>-<token>.npz  article index (ids, offsets, chunk_index) for fast loads
 No server, no extension: reads of vectors are a memory map, so a pass over 1M x 768 vectors runs at
 memory bandwidth.
+
+Long on purpose: one store, and its on-disk layout (SQLite rows + memory-mapped vectors) is shared by
+ingest, canonical ordering and streaming reads; split, each part would restate it.
 """
 
 from __future__ import annotations

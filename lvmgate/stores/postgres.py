@@ -22,6 +22,9 @@ order of article ids, as in the embedded store; rows written by other tools have
 fall back to cpe_id). Reads stream through a server-side cursor in one REPEATABLE READ, READ ONLY
 transaction (one consistent snapshot); vectors come as pgvector / array binary and are decoded with
 numpy. Writes COPY (binary) into both tables in one transaction per ingest.
+
+Long on purpose: one store against the LNSP schema; connection handling, binary COPY in and the
+snapshot-consistent streaming reads depend on each other's transaction rules.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ log. Red flags (logging.py) are written to the log; NaN/Inf stops the run with e
 Resume (`resume=PATH` or "auto") restores weights, optimizer, scheduler and RNG state and redoes
 the next epoch from its start. Batch order and augmentation are functions of (seed, epoch, batch),
 so a resumed run repeats the numbers of an uninterrupted one.
+
+Long on purpose: the training loop is kept in one readable file (nanoGPT's directness): data,
+steps, validation, checkpoints and red flags, in the order they happen.
 """
 
 from __future__ import annotations
