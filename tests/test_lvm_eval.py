@@ -122,9 +122,9 @@ def test_evaluation_margins_are_paired_and_clustered_by_article():
     )
     same = ev.margin("oracle", "copy_last", "cosine")
     assert same.value == same.low == same.high == 0.0  # identical predictions: exactly zero
-    m = ev.margin("copy_last", "context_mean", "recall@10")
+    m = ev.margin("copy_last", "context_mean", "hit@10")
     assert m.n == ev.n_articles == 4  # intervals over articles, not windows
-    assert ev.metrics["copy_last"].recall["1"].value <= ev.metrics["copy_last"].recall["10"].value
+    assert ev.metrics["copy_last"].hit["1"].value <= ev.metrics["copy_last"].hit["10"].value
     d = ev.to_dict()
     assert "scores" not in d and d["metrics"]["copy_last"]["cosine"]["n"] == 4
 

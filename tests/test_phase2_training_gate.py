@@ -153,12 +153,12 @@ def plant_copy_last(work) -> Path:
 
 
 @pytest.mark.proves(
-    stop=["2.2.cosine_margin_copy_last", "2.2.recall10_margin_copy_last", "2.2.next_vs_context_margin"]
+    stop=["2.2.cosine_margin_copy_last", "2.2.hit10_margin_copy_last", "2.2.next_vs_context_margin"]
 )
 def test_a_planted_copy_last_model_is_stop(work):
     p, summary = gate(work, plant_copy_last(work), "copy")
     assert p.returncode == 1 and summary["decision"] == "STOP"
-    for cid in ("2.2.cosine_margin_copy_last", "2.2.recall10_margin_copy_last", "2.2.next_vs_context_margin"):
+    for cid in ("2.2.cosine_margin_copy_last", "2.2.hit10_margin_copy_last", "2.2.next_vs_context_margin"):
         expect(summary, cid, "fail")
     # its log and checkpoint are consistent: it is the behaviour that fails, not the bookkeeping
     assert (
@@ -170,14 +170,14 @@ def test_a_planted_copy_last_model_is_stop(work):
     assert "copying" in p.stdout and re.search(r"model (-0\.\d+), copy-last \1", margin), margin
 
 
-@pytest.mark.proves(stop=["2.2.cosine_margin_context_mean", "2.2.recall10_margin_context_mean"])
+@pytest.mark.proves(stop=["2.2.cosine_margin_context_mean", "2.2.hit10_margin_context_mean"])
 def test_a_model_trained_on_shuffled_sequences_is_stop(work):
     summary = judged(work, work["own"] / "models" / "shuffled.pt", data="drift_shuffled")
     assert {"2.2.next_vs_context_margin", "2.2.cosine_margin_context_mean", "2.1.order_margin"} <= failing(
         summary
     )
     expect(summary, "2.2.cosine_margin_context_mean", "fail")
-    expect(summary, "2.2.recall10_margin_context_mean", "fail")
+    expect(summary, "2.2.hit10_margin_context_mean", "fail")
     row = next(c for c in summary["criteria"] if c["id"] == "2.2.next_vs_context_margin")
     assert "predicts a context vector" in row["fail_action"]  # what the gate prints beside the STOP
 

@@ -48,11 +48,11 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"{len(val):,} validation windows from {ev.n_articles:,} held-out articles ({val_path}); "
-        f"Recall@k over all {ev.bank_rows:,} bank vectors ({ev.n_recall_windows:,} windows ranked)"
+        f"hit@k over all {ev.bank_rows:,} bank vectors ({ev.n_recall_windows:,} windows ranked)"
     )
-    print(f"{'predictor':<14} {'cosine':>26} {'next-vs-context':>26} {'Recall@10':>26}")
+    print(f"{'predictor':<14} {'cosine':>26} {'next-vs-context':>26} {'hit@10':>26}")
     for name, m in ev.metrics.items():
-        print(f"{name:<14} {m.cosine!s:>26} {m.next_vs_context!s:>26} {m.recall['10']!s:>26}")
+        print(f"{name:<14} {m.cosine!s:>26} {m.next_vs_context!s:>26} {m.hit['10']!s:>26}")
     if extra.get("ridge"):
         print(f"ridge: alpha {extra['ridge']['alpha']:g} chosen on held-out training articles")
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.npz')}")

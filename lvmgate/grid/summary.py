@@ -49,7 +49,7 @@ class RunSummary(Result):
     margin_copy_last: Estimate | None = None  # paired, article bootstrap
     margin_context_mean: Estimate | None = None
     margin: Estimate | None = None  # over the stronger baseline: the default selection metric
-    recall10: dict[str, Estimate] = field(default_factory=dict)  # model / copy_last / context_mean
+    hit10: dict[str, Estimate] = field(default_factory=dict)  # model / copy_last / context_mean
 
     def metric(self, name: str) -> Estimate | None:
         return self.margin if name == "margin" else self.val_cosine
@@ -169,7 +169,7 @@ def _summarise_run(
         margin_copy_last=ev.margin("model", "copy_last", "cosine"),
         margin_context_mean=ev.margin("model", "context_mean", "cosine"),
         margin=ev.margin("model", stronger, "cosine"),
-        recall10={k: v.recall["10"] for k, v in m.items() if "10" in v.recall},
+        hit10={k: v.hit["10"] for k, v in m.items() if "10" in v.hit},
     ), ev
 
 
@@ -293,7 +293,7 @@ def render_markdown(summary: GridSummary) -> str:
         ),
         "",
         "| # | run | ctx | lr | batch | size | epochs | status | val cos | copy-last | ctx-mean | margin [95% CI] "
-        "| R@10 model | train s | peak GiB |",
+        "| hit@10 model | train s | peak GiB |",
         "|---|-----|-----|----|-------|------|--------|--------|---------|-----------|----------|-----------------"
         "|------------|---------|---------|",
     ]
@@ -303,7 +303,7 @@ def render_markdown(summary: GridSummary) -> str:
         lines.append(
             f"| {i} | {r.name} | {p['context_window']} | {p['lr']:g} | {p['batch_size']} | {p['model_size']} | "
             f"{p['epochs']} | {status} | {_f(r.val_cosine)} | {_f(r.copy_last_cosine)} | {_f(r.context_mean_cosine)} "
-            f"| {_f(r.margin, interval=True)} | {_f(r.recall10.get('model'))} | "
+            f"| {_f(r.margin, interval=True)} | {_f(r.hit10.get('model'))} | "
             + (f"{r.train_seconds:.1f}" if r.train_seconds is not None else "–")
             + " | "
             + (f"{r.peak_memory_gib:.2f}" if r.peak_memory_gib is not None else "–")

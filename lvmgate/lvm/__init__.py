@@ -5,7 +5,7 @@
     pred = ckpt.predict(contexts)                                 # (b, w, 768) float32 -> (b, 768) unit
     ev = evaluate_predictors({"model": ckpt.predict, "copy_last": copy_last,
                               "context_mean": context_mean}, val_set)
-    ev.margin("model", "copy_last", "recall@10")                  # paired, article bootstrap
+    ev.margin("model", "copy_last", "hit@10")                  # paired, article bootstrap
 See docs/training.md. Names load on first use, so importing a part (e.g. lvmgate.lvm.predictor)
 never pulls in torch.
 """

@@ -5,9 +5,11 @@ For each predictor (lvmgate.lvm.predictor: contexts (b, w, dim) -> predictions (
 - next_vs_context: mean of cos(pred, next) - max_j cos(pred, context_j). A copy of any context
   vector scores about cos(next, that vector) - 1, far below zero; only a prediction nearer the next
   chunk than to everything it was shown is positive;
-- Recall@k of the true next chunk among ALL rows of the vector bank. Each query's target gets its rank,
-  the number of bank rows scoring strictly higher (ties within 1e-5 favour the target), so Recall@k
-  is mean(rank < k) for every k at once. This takes one pass over the bank, in blocks, for all
+- hit@k: the true next chunk among the top k of ALL rows of the vector bank (the plan's "Recall@k":
+  with one relevant row per query, recall@k and hit@k coincide; lvmgate calls it hit@k everywhere and
+  keeps recall@k for graded relevance). Each query's target gets its rank, the number of bank rows
+  scoring strictly higher (ties within 1e-5 favour the target), so hit@k is mean(rank < k) for every
+  k at once. This takes one pass over the bank, in blocks, for all
   predictors together: a float32 GEMM per (query block, bank block). Context rows stay candidates,
   since a copy of the input is a wrong answer;
 - margins between predictors, per window and paired, with article-cluster bootstrap intervals:
@@ -31,7 +33,7 @@ from lvmgate.results import Estimate, Result
 from lvmgate.sequences.loader import SequenceSet
 from lvmgate.stats import cluster_mean
 
-EVAL_FORMAT = "lvmgate.lvm-evaluation/1"
+EVAL_FORMAT = "lvmgate.lvm-evaluation/2"  # /2: per-k hit rates under "hit"
 TIE_TOLERANCE = 1e-5  # float32 GEMM vs direct dot products differ by ~1e-7 on unit vectors
 
 
@@ -94,7 +96,7 @@ class PredictorMetrics(Result):
 
     cosine: Estimate
     next_vs_context: Estimate
-    recall: dict[str, Estimate]  # "1", "5", "10" -> Recall@k over the full bank
+    hit: dict[str, Estimate]  # "1", "5", "10" -> hit@k over the full bank
     median_rank: float
 
 
@@ -127,9 +129,9 @@ class Evaluation(Result):
     def margin(self, a: str, b: str, metric: str = "cosine") -> Estimate:
         """mean(metric of a - metric of b) over the same windows, paired, articles resampled.
 
-        metric: "cosine", "next_vs_context" or "recall@K".
+        metric: "cosine", "next_vs_context" or "hit@K".
         """
-        if metric.startswith("recall@"):
+        if metric.startswith("hit@"):
             k = int(metric.split("@", 1)[1])
             va = (self.scores[a]["rank"] < k).astype(np.float64)
             vb = (self.scores[b]["rank"] < k).astype(np.float64)
@@ -183,7 +185,7 @@ class Evaluation(Result):
             name: PredictorMetrics(
                 cosine=Estimate.from_dict(m["cosine"]),
                 next_vs_context=Estimate.from_dict(m["next_vs_context"]),
-                recall={k: Estimate.from_dict(v) for k, v in m["recall"].items()},
+                hit={k: Estimate.from_dict(v) for k, v in m["hit"].items()},
                 median_rank=float("nan") if m["median_rank"] is None else m["median_rank"],
             )
             for name, m in e["metrics"].items()
@@ -256,7 +258,7 @@ def evaluate_predictors(
             next_vs_context=cluster_mean(
                 scores[name]["next_vs_context"], val.article, resamples=resamples, seed=seed
             ),
-            recall={
+            hit={
                 str(k): cluster_mean(
                     (rank < k).astype(np.float64), val.article[mask], resamples=resamples, seed=seed
                 )

@@ -6,7 +6,7 @@ validation/training gap, red flags, peak memory and training time. The checkpoin
 weights digest is looked up in the log and its validation cosine is measured again: the real
 project shipped a checkpoint logged at 0.533 that measured -0.007. The model is then scored with
 copy-last, context-mean and ridge on the same validation windows (lvmgate.lvm.evaluate): cosine,
-Recall@10 over the full bank, and the next-versus-context margin, with paired article-bootstrap
+hit@10 (the plan's Recall@10) over the full bank, and the next-versus-context margin, with paired article-bootstrap
 intervals. A run that stopped early (NaN loss) has a log and no model; its model criteria are then
 not measurable (None, with the reason), and its red flag fails the gate.
 """
@@ -39,8 +39,8 @@ MODEL_CRITERIA = (  # need a model file to measure
     "2.2.checkpoint_metric_error",
     "2.2.cosine_margin_copy_last",
     "2.2.cosine_margin_context_mean",
-    "2.2.recall10_margin_copy_last",
-    "2.2.recall10_margin_context_mean",
+    "2.2.hit10_margin_copy_last",
+    "2.2.hit10_margin_context_mean",
     "2.2.next_vs_context_margin",
 )
 
@@ -70,7 +70,7 @@ class RunAssessment(Result):
     shared_articles: int | None  # validation articles also in the training data
     data: dict[str, Any]  # train / val files used here
     metrics: dict[str, Any]  # predictor -> PredictorMetrics dict (model, copy_last, context_mean, ridge)
-    margins: dict[str, Estimate]  # model vs each baseline, cosine and recall@10
+    margins: dict[str, Estimate]  # model vs each baseline, cosine and hit@10
     messages: dict[str, str] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)  # the log's model record: preset, config, parameters
 
@@ -99,8 +99,8 @@ class RunAssessment(Result):
                     "2.2.checkpoint_metric_error": ex(_nan(ck.get("metric_error")), 1),
                     "2.2.cosine_margin_copy_last": m["cosine_vs_copy_last"],
                     "2.2.cosine_margin_context_mean": m["cosine_vs_context_mean"],
-                    "2.2.recall10_margin_copy_last": m["recall@10_vs_copy_last"],
-                    "2.2.recall10_margin_context_mean": m["recall@10_vs_context_mean"],
+                    "2.2.hit10_margin_copy_last": m["hit@10_vs_copy_last"],
+                    "2.2.hit10_margin_context_mean": m["hit@10_vs_context_mean"],
                     "2.2.next_vs_context_margin": Estimate.from_dict(model["next_vs_context"]),
                 }
             )
@@ -299,10 +299,10 @@ def assess_run(
         metrics = {name: m.to_dict() for name, m in ev.metrics.items()}
         for base in ("copy_last", "context_mean"):
             margins[f"cosine_vs_{base}"] = ev.margin("model", base, "cosine")
-            margins[f"recall@10_vs_{base}"] = ev.margin("model", base, "recall@10")
+            margins[f"hit@10_vs_{base}"] = ev.margin("model", base, "hit@10")
         if "ridge" in ev.metrics:
             margins["cosine_vs_ridge"] = ev.margin("model", "ridge", "cosine")
-            margins["recall@10_vs_ridge"] = ev.margin("model", "ridge", "recall@10")
+            margins["hit@10_vs_ridge"] = ev.margin("model", "ridge", "hit@10")
         _baseline_messages(messages, ev)
         used["evaluation"] = {
             k: getattr(ev, k)
@@ -346,15 +346,15 @@ def _baseline_messages(messages: dict[str, str], ev) -> None:
     """Numbers beside each comparison, so a failing line says what beat the model."""
     m = {k: v for k, v in ev.metrics.items()}
     cos = {k: v.cosine.value for k, v in m.items()}
-    r10 = {k: v.recall["10"].value for k, v in m.items()}
+    r10 = {k: v.hit["10"].value for k, v in m.items()}
     nvc = {k: v.next_vs_context.value for k, v in m.items()}
     for base, label in (("copy_last", "copy-last"), ("context_mean", "context-mean")):
         messages.setdefault(
             f"2.2.cosine_margin_{base}", f"val cosine: model {cos['model']:.3f}, {label} {cos[base]:.3f}"
         )
         messages.setdefault(
-            f"2.2.recall10_margin_{base}",
-            f"Recall@10 over the full bank: model {r10['model']:.3f}, {label} {r10[base]:.3f}",
+            f"2.2.hit10_margin_{base}",
+            f"hit@10 over the full bank: model {r10['model']:.3f}, {label} {r10[base]:.3f}",
         )
     messages.setdefault(
         "2.2.next_vs_context_margin",
@@ -390,8 +390,8 @@ def findings(r: dict[str, Any]) -> list[str]:
         out.append(
             f"Validation ({ev.get('n_windows', '?')} windows, {ev.get('n_articles', '?')} held-out articles): cosine "
             + ", ".join(f"{n} {m[n]['cosine']['value']:.3f}" for n in names)
-            + f"; Recall@10 over the full bank of {ev.get('bank_rows', 0):,} vectors "
-            + ", ".join(f"{n} {m[n]['recall']['10']['value']:.3f}" for n in names)
+            + f"; hit@10 over the full bank of {ev.get('bank_rows', 0):,} vectors "
+            + ", ".join(f"{n} {m[n]['hit']['10']['value']:.3f}" for n in names)
             + "."
         )
         if "ridge" in m and m["ridge"]["cosine"]["value"] > m["model"]["cosine"]["value"]:
