@@ -7,6 +7,7 @@ provenance no longer matches (dataset fingerprint, sample, parameters or lvmgate
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -247,6 +248,22 @@ TOOLS: dict[str, Callable[..., Artifact]] = {
 }
 
 
+def _stored(path: Path) -> dict | None:
+    """The artifact JSON at `path`, or None when there is none or it cannot be read."""
+    if not path.is_file():
+        return None
+    with contextlib.suppress(InputError):
+        art = read_json(path)
+        return art if isinstance(art, dict) else None
+    return None
+
+
+def _made_by(art: dict, store: Store, dataset: str, tool: str, limit, seed: int, policy: Policy) -> bool:
+    """True when `art` is what `tool` computed now on this dataset would be (same provenance)."""
+    expected = _provenance(store, store.require(dataset), tool, limit, seed, policy)
+    return art.get("tool") == tool and expected.matches(art.get("provenance") or {})
+
+
 def cached_artifact(
     tool: str,
     store: Store,
@@ -260,15 +277,9 @@ def cached_artifact(
 ) -> tuple[dict, bool]:
     """(artifact dict, recomputed?) for `tool`: the cached JSON when its provenance still matches."""
     path = Path(path)
-    info = store.require(dataset)
-    if not recompute and path.is_file():
-        try:
-            cached = read_json(path)
-        except InputError:
-            cached = None
-        expected = _provenance(store, info, tool, limit, seed, policy)
-        if cached and cached.get("tool") == tool and expected.matches(cached.get("provenance", {})):
-            return cached, False
+    cached = None if recompute else _stored(path)
+    if cached is not None and _made_by(cached, store, dataset, tool, limit, seed, policy):
+        return cached, False
     artifact = TOOLS[tool](store, dataset, limit=limit, seed=seed, policy=policy)
     artifact.write(path)
     return artifact.to_dict(), True
@@ -292,18 +303,11 @@ def sequential_artifact(
     reason, about how much data would decide them; `sampling` in the artifact records the steps."""
     path = Path(path)
     total = store.require(dataset).n_articles
-    if not recompute and path.is_file():
-        try:
-            cached = read_json(path)
-            sampling = cached.get("sampling") or {}
-            if "requested" in sampling and sampling["requested"] == limit:
-                expected = _provenance(
-                    store, store.require(dataset), tool, sampling["used_limit"], seed, policy
-                )
-                if cached.get("tool") == tool and expected.matches(cached.get("provenance", {})):
-                    return cached, False
-        except (InputError, TypeError, KeyError):
-            pass
+    cached = None if recompute else _stored(path)
+    sampling = (cached or {}).get("sampling") or {}
+    same_request = "requested" in sampling and sampling["requested"] == limit  # grown as before
+    if same_request and _made_by(cached, store, dataset, tool, sampling.get("used_limit"), seed, policy):
+        return cached, False
     steps: list[dict[str, Any]] = []
     current, any_fresh = limit, False
     while True:

@@ -4,7 +4,6 @@ the best run with an interval on its lead, and the summary files.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -89,7 +88,7 @@ def _evaluate(paths: GridPaths, name: str, log: dict[str, Any], *, resamples: in
     run directory (eval.json / eval.npz) while the model file, validation file and settings match."""
     from lvmgate.lvm.baselines import context_mean, copy_last
     from lvmgate.lvm.checkpoint import load_lvm
-    from lvmgate.lvm.evaluate import Evaluation, evaluate_predictors
+    from lvmgate.lvm.evaluate import Evaluation, cached_evaluation, evaluate_predictors
     from lvmgate.lvm.predictor import TorchPredictor
     from lvmgate.sequences import SequenceSet
 
@@ -102,29 +101,24 @@ def _evaluate(paths: GridPaths, name: str, log: dict[str, Any], *, resamples: in
         "seed": seed,
         "max_recall_windows": max_recall_windows,
     }
-    cache = paths.evaluation(name)
-    if cache.with_suffix(".json").is_file() and cache.with_suffix(".npz").is_file():
-        with contextlib.suppress(InputError, KeyError, TypeError, ValueError):
-            ev, extra = Evaluation.load(cache)
-            if extra.get("key") == key:
-                return ev
-    val_path = val_info.get("path")
-    if not val_path or not Path(val_path).is_file():
-        raise InputError(f"run {name}: its validation file {val_path!r} is gone; cannot evaluate it")
-    val = SequenceSet.load(val_path)
-    if (val.meta.get("splits", {}).get(val.split) or {}).get("sha256") != key["val_sha256"]:
-        raise InputError(f"run {name}: {val_path} changed since the run validated on it")
-    loaded = load_lvm(model)
-    ev = evaluate_predictors(
-        {"model": TorchPredictor(loaded.model), "copy_last": copy_last, "context_mean": context_mean},
-        val,
-        max_recall_windows=max_recall_windows,
-        resamples=resamples,
-        seed=seed,
-    )
-    with contextlib.suppress(OSError):  # a read-only grid folder is evaluated, just not cached
-        ev.save(cache, extra={"key": key, "run": name})
-    return ev
+
+    def compute() -> tuple[Evaluation, dict]:
+        val_path = val_info.get("path")
+        if not val_path or not Path(val_path).is_file():
+            raise InputError(f"run {name}: its validation file {val_path!r} is gone; cannot evaluate it")
+        val = SequenceSet.load(val_path)
+        if (val.meta.get("splits", {}).get(val.split) or {}).get("sha256") != key["val_sha256"]:
+            raise InputError(f"run {name}: {val_path} changed since the run validated on it")
+        loaded = load_lvm(model)
+        predictors = {
+            "model": TorchPredictor(loaded.model),
+            "copy_last": copy_last,
+            "context_mean": context_mean,
+        }
+        return evaluate_predictors(predictors, val, **settings), {"run": name}
+
+    settings = dict(max_recall_windows=max_recall_windows, resamples=resamples, seed=seed)
+    return cached_evaluation(paths.evaluation(name), key, compute)[0]
 
 
 def _summarise_run(

@@ -11,18 +11,16 @@ Each is evaluated exactly like the model by `lvmgate.lvm.evaluate.evaluate_predi
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from scipy import linalg
 
 from lvmgate.errors import InputError
 from lvmgate.io import to_jsonable
-from lvmgate.lvm.evaluate import Evaluation, Predictor, evaluate_predictors
+from lvmgate.lvm.evaluate import Evaluation, Predictor, cached_evaluation, evaluate_predictors
 from lvmgate.results import Result
 from lvmgate.sequences.loader import SequenceSet
 
@@ -279,11 +277,19 @@ def evaluate_baselines(
         "ks": list(ks),
         "lvmgate_version": __version__,
     }
-    if cache is not None and not recompute and Path(cache).with_suffix(".json").is_file():
-        with contextlib.suppress(InputError, KeyError, TypeError):
-            ev, extra = Evaluation.load(cache)
-            if extra.get("key") == key and key["train_sha256"] and key["val_sha256"]:
-                return ev, extra
+
+    def compute() -> tuple[Evaluation, dict]:
+        predictors: dict[str, Predictor] = {"copy_last": copy_last, "context_mean": context_mean}
+        fitted = RidgeBaseline.fit(train, seed=seed) if ridge else None
+        if fitted is not None:
+            predictors["ridge"] = fitted
+        ev = evaluate_predictors(
+            predictors, val, ks=ks, max_recall_windows=max_recall_windows, resamples=resamples, seed=seed
+        )
+        return ev, {"ridge": fitted.to_dict() if fitted else None}
+
+    trusted = bool(key["train_sha256"] and key["val_sha256"])  # data without digests is never reused
+    return cached_evaluation(cache, key, compute, reuse=trusted and not recompute)
     predictors: dict[str, Predictor] = {"copy_last": copy_last, "context_mean": context_mean}
     fitted = None
     if ridge:

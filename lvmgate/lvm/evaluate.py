@@ -18,7 +18,9 @@ For each predictor (lvmgate.lvm.predictor: contexts (b, w, dim) -> predictions (
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -204,6 +206,31 @@ class Evaluation(Result):
             recall_mask=arrays["recall_mask"],
         )
         return ev, {k: v for k, v in data.items() if k not in ("format", "evaluation")}
+
+
+def cached_evaluation(
+    path: str | os.PathLike | None,
+    key: dict,
+    compute: Callable[[], tuple[Evaluation, dict]],
+    *,
+    reuse: bool = True,
+) -> tuple[Evaluation, dict]:
+    """(evaluation, extra): the Evaluation saved at `path` (PATH.json + PATH.npz) when it was made
+    under the same `key`, else `compute()` -> (evaluation, extra) saved with the key. The one cache
+    of evaluations (baselines, grid runs); `path` None computes without caching, and a folder that
+    cannot be written is evaluated, just not cached."""
+    key = json.loads(json.dumps(to_jsonable(key)))  # as it reads back from JSON
+    if path is not None and reuse and Path(path).with_suffix(".json").is_file():
+        with contextlib.suppress(InputError, KeyError, TypeError, ValueError):
+            ev, extra = Evaluation.load(path)
+            if extra.get("key") == key:
+                return ev, extra
+    ev, extra = compute()
+    extra = {**extra, "key": key}
+    if path is not None:
+        with contextlib.suppress(OSError):
+            ev.save(path, extra)
+    return ev, extra
 
 
 def recall_selection(article: np.ndarray, max_windows: int | None, seed: int = 0) -> np.ndarray:
