@@ -115,29 +115,18 @@ def export_onnx(
         try:
             if exporter == "dynamo":
                 batch = torch.export.Dim("batch", min=1, max=1 << 20)
-                torch.onnx.export(
-                    model,
-                    (example,),
-                    tmp,
-                    input_names=[INPUT_NAME],
-                    output_names=[OUTPUT_NAME],
-                    opset_version=opset,
-                    dynamo=True,
-                    dynamic_shapes=({0: batch},),
-                    external_data=False,
-                    verbose=False,
-                )
+                how = dict(dynamo=True, dynamic_shapes=({0: batch},), external_data=False, verbose=False)
             else:
-                torch.onnx.export(
-                    model,
-                    (example,),
-                    tmp,
-                    input_names=[INPUT_NAME],
-                    output_names=[OUTPUT_NAME],
-                    opset_version=opset,
-                    dynamo=False,
-                    dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                )
+                how = dict(dynamo=False, dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+            torch.onnx.export(
+                model,
+                (example,),
+                tmp,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                opset_version=opset,
+                **how,
+            )
         except InputError:
             raise
         except Exception as exc:  # the exporter's own errors are long; keep the first line

@@ -55,6 +55,14 @@ def _as_queries(queries: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(q)
 
 
+def _search_inputs(
+    queries: np.ndarray, dim: int, exclude: np.ndarray | None, k: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """A search's arguments checked: (q, dim) float32 queries, (q, m) exclusions, k >= 1."""
+    q = _as_queries(queries, dim)
+    return q, _as_exclude(exclude, len(q)), _check_k(k)
+
+
 def _as_exclude(exclude: np.ndarray | None, nq: int) -> np.ndarray:
     """(q, m) int64 rows to drop per query (-1 = none); m may be 0."""
     if exclude is None:
@@ -108,9 +116,7 @@ class ExactIndex:
     def search(
         self, queries: np.ndarray, k: int, exclude: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        q = _as_queries(queries, self.dim)
-        ex = _as_exclude(exclude, len(q))
-        k = _check_k(k)
+        q, ex, k = _search_inputs(queries, self.dim, exclude, k)
         if ex.shape[1] == 0:
             return self._nn.search(q, k)
         if ex.shape[1] == 1:
@@ -168,9 +174,7 @@ class _FaissApproxIndex:
     def search(
         self, queries: np.ndarray, k: int, exclude: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        q = _as_queries(queries, self.dim)
-        ex = _as_exclude(exclude, len(q))
-        k = _check_k(k)
+        q, ex, k = _search_inputs(queries, self.dim, exclude, k)
         norms = np.linalg.norm(q, axis=1, keepdims=True)
         q = np.divide(q, norms, out=np.zeros_like(q), where=norms > 0)
         kk = min(k + ex.shape[1], max(1, self.n_rows))
