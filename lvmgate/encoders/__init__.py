@@ -10,6 +10,7 @@ Model-backed encoders import their libraries lazily: nothing touches the network
 
 from __future__ import annotations
 
+from lvmgate.encoders import models  # noqa: F401  (registers minilm, gtr, vec2text-gtr)
 from lvmgate.encoders.base import Encoder, encoder_names, get_encoder, register
 from lvmgate.encoders.hashing import HashingEncoder
 

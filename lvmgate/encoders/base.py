@@ -41,13 +41,12 @@ def register(name: str) -> Callable[[Callable[..., Encoder]], Callable[..., Enco
 
 
 def encoder_names() -> list[str]:
-    _load_builtin()
     return sorted(_REGISTRY)
 
 
 def get_encoder(spec: str, **kwargs) -> Encoder:
-    """Build an encoder from a name or a recorded spec ('hashing:dim=384:salt=x'); kwargs override."""
-    _load_builtin()
+    """Build an encoder from a name or a recorded spec ('hashing:dim=384:salt=x'); kwargs override.
+    The built-in encoders are registered by the package (lvmgate.encoders imports them)."""
     name, *parts = spec.split(":")
     for part in parts:
         key, _, value = part.partition("=")
@@ -58,8 +57,3 @@ def get_encoder(spec: str, **kwargs) -> Encoder:
         return _REGISTRY[name](**kwargs)
     except TypeError as exc:
         raise InputError(f"encoder {name!r}: {exc}") from None
-
-
-def _load_builtin() -> None:
-    import lvmgate.encoders.hashing
-    import lvmgate.encoders.models  # noqa: F401
