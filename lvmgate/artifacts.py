@@ -8,7 +8,6 @@ whose provenance still matches or computes and caches a fresh one.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -176,10 +175,10 @@ class GateContext:
         `name` is reused when it was made under the same `key` (everything its numbers depend on:
         file digests, options, seed, policy, version) and neither --recompute nor `reuse=False` says
         otherwise; else `compute()` is stored with its key, atomically."""
-        from lvmgate.io import read_json, to_jsonable, write_json
+        from lvmgate.io import as_read_back, read_json, write_json
 
         path = path or self.path_for(name)
-        key = json.loads(json.dumps(to_jsonable(key)))  # as it reads back from JSON
+        key = as_read_back(key)
         if reuse and not self.recompute and path.is_file():
             with contextlib.suppress(InputError, ValueError):
                 art = read_json(path)

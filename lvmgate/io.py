@@ -65,6 +65,12 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def as_read_back(obj: Any) -> Any:
+    """`obj` as it reads back from JSON (tuples become lists, numpy scalars plain numbers), so a
+    cache key compares equal to the one stored with an artifact."""
+    return json.loads(json.dumps(to_jsonable(obj)))
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write `obj` as indented JSON, atomically."""
     with atomic_open(path, "w", encoding="utf-8") as fh:

@@ -10,7 +10,7 @@ import torch
 
 from lvmgate.errors import InputError
 from lvmgate.lvm.checkpoint import save_checkpoint
-from lvmgate.lvm.heldout import held_out_split, shared_articles, trained_on_file, training_articles
+from lvmgate.lvm.heldout import held_out_split, shared_articles, trained_split, training_articles
 from lvmgate.lvm.load import load_model
 from lvmgate.lvm.mamba import LVM, LVMConfig
 from lvmgate.sequences import PrepareParams, prepare_dataset, read_meta
@@ -56,7 +56,7 @@ def test_one_precedence_for_the_held_out_split(sets):
     ckpt, _ = _checkpoint(root, "full.npz")  # nothing given: the model's own prepared set
     assert held_out_split(model=load_model(ckpt))[0].endswith("full_test.npz")
     assert held_out_split(trained_on=val)[0].endswith("val_val.npz")
-    assert trained_on_file(str(ckpt)) == full and trained_on_file(str(root / "other.pt")) is None
+    assert trained_split(str(ckpt))["path"] == full and trained_split(str(root / "other.pt")) == {}
     with pytest.raises(InputError, match="no held-out windows"):
         held_out_split()
     with pytest.raises(InputError, match="is gone"):

@@ -59,7 +59,7 @@ def test_module_attribute_takes_classes_factories_modules_and_functions():
     assert cls.module is None and cls.digest is None
     fn = load_model("lvmgate.lvm.baselines:copy_last")  # a function of the contexts
     np.testing.assert_array_equal(fn.predict(CTX), copy_last(CTX))
-    with pytest.raises(InputError, match="needs a torch model"):
+    with pytest.raises(InputError, match="export needs the PyTorch model"):
         fn.require_module("export")
     slow = load_model("lvmgate.testing.models:slower_than_half_a_second")  # a factory of a torch module
     assert slow.module is not None and slow.digest == weights_digest(slow.module.state_dict())

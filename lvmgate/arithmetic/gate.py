@@ -41,16 +41,13 @@ CRITERIA = criterion_ids("2.4")
 IDENTITY_COSINE = 0.99  # images this close to their inputs: the LVM acts as copy-last here
 
 
-def _training_bank(model: str) -> tuple[dict[str, Any], int | None]:
-    """The bank meta (dataset, encoder, ...) of the model's training data, and its context window."""
-    from lvmgate.io import read_json
-    from lvmgate.lvm.checkpoint import find_training_log
+def _training_bank(log: dict[str, Any] | None) -> tuple[dict[str, Any], int | None]:
+    """The bank meta (dataset, encoder, ...) of the training data a run's log names, and its context window."""
     from lvmgate.sequences.loader import meta_path_for, read_meta
 
-    log_path = find_training_log(model)
-    if not log_path.is_file():
+    if log is None:
         return {}, None
-    train = ((read_json(log_path).get("data") or {}).get("train")) or {}
+    train = ((log.get("data") or {}).get("train")) or {}
     w = train.get("context_window")
     try:
         bank = read_meta(meta_path_for(train["path"])).get("bank") or {}
@@ -81,7 +78,8 @@ def arithmetic_gate(
     from lvmgate.metrics.reconstruction import cosine_rows
     from lvmgate.stats import bootstrap_statistic
 
-    stopped = stopped_run(model, read_training_log(model)) if Path(model).suffix == ".pt" else None
+    log = read_training_log(model)  # read once: the stopped-run check and the training bank
+    stopped = stopped_run(model, log) if Path(model).suffix == ".pt" else None
     if stopped:
         return {
             "tool": "arithmetic",
@@ -89,7 +87,7 @@ def arithmetic_gate(
             "result": {"applicable": False, "reason": stopped},
             "criteria": criteria_dict(not_measured_all(CRITERIA, stopped)),
         }
-    bank, w_log = _training_bank(model)
+    bank, w_log = _training_bank(log)
     spec = encoder or bank.get("encoder") or dataset_encoder
     w = int(context_window or w_log or 5)
     loaded = load_model(model)

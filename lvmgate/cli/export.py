@@ -63,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from lvmgate.results import Provenance
 
     loaded = load_model(args.lvm_model, window=args.window, dim=768, threads=args.threads)
-    if loaded.module is None:
-        raise InputError(f"{args.lvm_model}: export needs a PyTorch model, not {loaded.kind}")
+    loaded.require_module("export")
     window = loaded.window or args.window or 5
     onnx = None
     if args.onnx:

@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1 or args.batch_size < 1:
         raise InputError("--n and --batch-size must be at least 1")
     loaded = load_model(args.lvm_model, window=args.window, dim=768, threads=args.threads)
-    if loaded.module is None:
-        raise InputError(f"{args.lvm_model}: quantisation needs a PyTorch model, not {loaded.kind}")
+    loaded.require_module("quantisation")
     window = loaded.window or args.window or 5
     store_url, fingerprint = "", ""
     if args.store or args.dataset:

@@ -14,14 +14,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from lvmgate.errors import InputError
 from lvmgate.io import atomic_open
-from lvmgate.lvm.mamba import LVM, LVMConfig
+
+if TYPE_CHECKING:  # torch is imported where a checkpoint is written or read, not to find a run's log
+    import torch
+
+    from lvmgate.lvm.mamba import LVM, LVMConfig
 
 CHECKPOINT_FORMAT = "lvmgate.lvm-checkpoint/1"
 EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
@@ -29,6 +32,8 @@ EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
 
 def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
     """sha256 over names, dtypes, shapes and bytes of every tensor, in name order (first 16 hex)."""
+    import torch
+
     h = hashlib.sha256()
     for name in sorted(state_dict):
         t = state_dict[name].detach().cpu().contiguous()
@@ -39,6 +44,8 @@ def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> str:
     """Write `payload` (must hold "model" and "config") atomically; returns the weights digest."""
+    import torch
+
     state = {k: v.detach().cpu() for k, v in payload["model"].items()}
     digest = weights_digest(state)
     body = {
@@ -56,6 +63,8 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> str:
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The raw checkpoint dict, safely; missing, corrupt or foreign files raise InputError."""
+    import torch
+
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such checkpoint")
@@ -106,6 +115,8 @@ class LoadedCheckpoint:
 
 def load_lvm(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> LoadedCheckpoint:
     """Load any lvmgate LVM checkpoint (final or per-epoch) into an LVM in eval mode on `device`."""
+    from lvmgate.lvm.mamba import LVM, LVMConfig
+
     body = read_checkpoint(path)
     try:
         cfg = LVMConfig(**body["config"])

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lvmgate.errors import InputError
-from lvmgate.io import read_json, to_jsonable, write_json, write_npz
+from lvmgate.io import as_read_back, read_json, to_jsonable, write_json, write_npz
 from lvmgate.lvm.predictor import Predictor, as_predictor
 from lvmgate.results import Estimate, Result
 from lvmgate.sequences.loader import SequenceSet
@@ -219,7 +218,7 @@ def cached_evaluation(
     under the same `key`, else `compute()` -> (evaluation, extra) saved with the key. The one cache
     of evaluations (baselines, grid runs); `path` None computes without caching, and a folder that
     cannot be written is evaluated, just not cached."""
-    key = json.loads(json.dumps(to_jsonable(key)))  # as it reads back from JSON
+    key = as_read_back(key)
     if path is not None and reuse and Path(path).with_suffix(".json").is_file():
         with contextlib.suppress(InputError, KeyError, TypeError, ValueError):
             ev, extra = Evaluation.load(path)

@@ -11,45 +11,27 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from lvmgate.errors import InputError
-from lvmgate.io import read_json
+from lvmgate.lvm.checkpoint import read_training_log
 from lvmgate.lvm.load import LoadedModel
 from lvmgate.sequences.loader import meta_path_for, read_meta
 
 _VAL_NOTE = "held out from training, but seen when checkpoints were compared; prepare with --test-split for a clean test"
 
 
-def training_log(model: LoadedModel) -> dict[str, Any] | None:
-    """The JSON training log beside a checkpoint (None for other models or when it is gone)."""
-    path = model.info.get("training_log")
-    if model.kind != "checkpoint" or not path or not Path(path).is_file():
-        return None
-    with contextlib.suppress(InputError):
-        return read_json(path)
-    return None
-
-
-def trained_split(model: LoadedModel) -> dict[str, Any]:
-    """The training log's `data.train` entry (path, sha256, ...) of a checkpoint; {} otherwise."""
-    return ((training_log(model) or {}).get("data") or {}).get("train") or {}
-
-
-def trained_on_file(model_path: str | None) -> str | None:
-    """The training split recorded in the log beside a checkpoint file (None without one)."""
-    from lvmgate.lvm.checkpoint import find_training_log
-
+def trained_split(model_path: str | os.PathLike | None) -> dict[str, Any]:
+    """The `data.train` entry (path, sha256, ...) of the training log beside a checkpoint file;
+    {} when there is no readable log."""
     if not model_path:
-        return None
-    log_path = find_training_log(model_path)
-    if not log_path.is_file():
-        return None
+        return {}
     with contextlib.suppress(InputError):
-        return ((read_json(log_path).get("data") or {}).get("train") or {}).get("path")
-    return None
+        return ((read_training_log(model_path) or {}).get("data") or {}).get("train") or {}
+    return {}
 
 
 def held_out_split(
@@ -71,7 +53,7 @@ def held_out_split(
         if found is None:
             raise InputError(f"{data} has no val or test split: a held-out evaluation needs one")
         return found
-    own = trained_on or (trained_split(model).get("path") if model is not None else None)
+    own = trained_on or (trained_split(model.spec).get("path") if model is not None else None)
     if own:
         try:
             found = _held_out_of(own, "the model's prepared set")
@@ -121,10 +103,12 @@ def training_articles(
         return {str(a) for a in declared}, f"{model.spec} declares its training articles ({len(declared)})"
     if model.kind != "checkpoint":
         return None, f"{model.spec} is not an lvmgate checkpoint: the articles it was trained on are unknown"
-    log = training_log(model)
+    log = None
+    with contextlib.suppress(InputError):
+        log = read_training_log(model.spec)
     if log is None:
         return None, f"{model.spec} has no training log: the articles it was trained on are unknown"
-    train = trained_split(model)
+    train = (log.get("data") or {}).get("train") or {}
     candidates = []
     with contextlib.suppress(InputError, TypeError):
         mpath = meta_path_for(train.get("path"))

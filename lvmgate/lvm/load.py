@@ -19,6 +19,7 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,14 @@ class LoadedModel:
         """Parameters + buffers of the torch module, the .onnx file's size, 0 for a baseline."""
         return model_memory(self.module if self.module is not None else self.predictor)
 
-    @property
+    @cached_property
     def digest(self) -> str | None:
         """`baseline:NAME`, the sha256 of the weights as loaded (first 16 hex), the .onnx file's sha256;
-        None for a numpy-only predictor (nothing to tie an artifact to)."""
+        None for a numpy-only predictor (nothing to tie an artifact to). Computed once per load."""
         if self.kind == "baseline":
             return f"baseline:{self.spec}"
+        if self.info.get("weights_digest"):  # a checkpoint's, measured when it was loaded
+            return self.info["weights_digest"]
         if self.module is not None:
             from lvmgate.lvm.checkpoint import weights_digest
 
@@ -78,7 +81,10 @@ class LoadedModel:
     def require_module(self, what: str) -> Any:
         """The torch module, or one InputError saying that `what` needs one."""
         if self.module is None:
-            raise InputError(f"{what} needs a torch model; {self.spec!r} is {self.kind} without one")
+            raise InputError(
+                f"{self.spec}: {what} needs the PyTorch model (a checkpoint, preset or torch module), "
+                f"not {self.kind}"
+            )
         return self.module
 
     def describe(self) -> dict[str, Any]:

@@ -213,8 +213,7 @@ def run_readiness(
         raise InputError("--qps and --duration must be positive")
     out = Path(out_dir)
     loaded = load_model(model_spec, threads=threads)
-    if loaded.module is None:
-        raise InputError(f"{model_spec}: readiness needs the PyTorch model (a checkpoint), not {loaded.kind}")
+    loaded.require_module("readiness")
     identity = model_identity(model_spec, loaded)
     window = loaded.window or 5
     seconds: dict[str, float] = {}

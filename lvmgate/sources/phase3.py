@@ -182,11 +182,11 @@ def lvm_model(ctx: GateContext) -> tuple[str | None, str]:
 def held_out(ctx: GateContext, model: str, option: str | None, flag: str) -> tuple[str, str]:
     """(split file, how it was chosen): the option as given, else lvmgate.lvm.heldout's choice from
     the model's own prepared set (its test split, else its val split)."""
-    from lvmgate.lvm.heldout import held_out_split, trained_on_file
+    from lvmgate.lvm.heldout import held_out_split, trained_split
 
     if option:
         return str(option), f"given as {flag}"
-    return held_out_split(trained_on=trained_on_file(model))
+    return held_out_split(trained_on=trained_split(model).get("path"))
 
 
 def _bank(ctx: GateContext, split: str) -> tuple[str | None, str]:
