@@ -74,10 +74,6 @@ class LoadedModel:
             return file_sha256(self.spec)[:16]
         return None
 
-    @property
-    def path(self) -> Path | None:
-        return Path(self.spec) if self.kind in ("checkpoint", "onnx") else None
-
     def require_module(self, what: str) -> Any:
         """The torch module, or one InputError saying that `what` needs one."""
         if self.module is None:
