@@ -219,6 +219,13 @@ class Metrics:
                 "lvmgate_request_duration_seconds", "/predict latency inside the server", LATENCY_BUCKETS
             )
         )
+        self.refusal = r.add(
+            Histogram(
+                "lvmgate_refusal_duration_seconds",
+                "/predict time to answer 429/503 inside the server (overload must be refused fast)",
+                LATENCY_BUCKETS,
+            )
+        )
         r.add(Gauge("lvmgate_queue_depth", "contexts waiting for a batch", queue_depth))
         r.add(Gauge("lvmgate_inflight_requests", "/predict requests being handled", inflight))
         self.batch_size = r.add(
@@ -511,6 +518,8 @@ def create_app(backend: Backend, cfg: ServeConfig, log_stream: IO[str] | None = 
             elapsed = time.perf_counter() - t0
             metrics.requests.inc("/predict", str(status))
             metrics.latency.observe(elapsed)
+            if status in (429, 503):
+                metrics.refusal.observe(elapsed)
             if cfg.access_log:
                 log("request", path="/predict", status=status, ms=round(elapsed * 1e3, 3))
 
