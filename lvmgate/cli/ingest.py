@@ -71,9 +71,7 @@ def _declared_encoder(vectors_path: str) -> tuple[str | None, int | None]:
 def run(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     if store.has_dataset(args.dataset) and not args.replace:
-        raise InputError(
-            f"dataset {args.dataset!r} already exists in {store.url}; pass --replace to overwrite it"
-        )
+        store.refuse_existing(args.dataset)
     vectors = None
     encoder_spec = None
     if args.vectors:

@@ -35,46 +35,15 @@ bank's dataset; see `load_test_set`. Its articles are checked against the articl
 trained on (from the model's training log); any overlap is an InputError."""
 
 from lvmgate.compare.diagnostics import diagnostics_text
-from lvmgate.compare.inputs import ModelUnderTest, TestSet, load_model, load_test_set
-from lvmgate.compare.result import (
-    BACKENDS,
-    BASELINE_LABEL,
-    CRITERIA,
-    DEFAULT_OUTPUT,
-    DIAGNOSTICS_HEAD,
-    FORMAT,
-    KIND,
-    LATENCY_QUERIES,
-    PLAN_SECTION,
-    PREDICTORS,
-    TRUTH,
-    VEC2TEXT_BACKENDS,
-    DecoderComparison,
-    ReconstructionComparison,
-    parse_backends,
-)
+from lvmgate.compare.inputs import load_test_set
+from lvmgate.compare.result import CRITERIA, ReconstructionComparison
 from lvmgate.compare.run import compare_reconstruction
 
+# the public face; the constants and parts live in compare.result / compare.inputs / compare.decode
 __all__ = [
-    "BACKENDS",
-    "BASELINE_LABEL",
     "CRITERIA",
-    "DEFAULT_OUTPUT",
-    "DIAGNOSTICS_HEAD",
-    "FORMAT",
-    "KIND",
-    "LATENCY_QUERIES",
-    "PLAN_SECTION",
-    "PREDICTORS",
-    "TRUTH",
-    "VEC2TEXT_BACKENDS",
-    "DecoderComparison",
-    "ModelUnderTest",
     "ReconstructionComparison",
-    "TestSet",
     "compare_reconstruction",
     "diagnostics_text",
-    "load_model",
     "load_test_set",
-    "parse_backends",
 ]

@@ -46,13 +46,23 @@ class IngestResult(Result):
     replaced: bool
 
 
+@dataclass(frozen=True)
+class IngestOptions:
+    """The keyword options of `Store.ingest`, handed to a store's `_ingest` as one value."""
+
+    encoder: str | None = None  # what made the vectors, recorded with the dataset
+    replace: bool = False  # swap an existing dataset of that name atomically
+    allow_invalid: bool = False  # keep NaN/inf/zero vector rows instead of refusing them
+    meta: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False
+
+
 class Store(abc.ABC):
     """A place holding datasets of chunks and their vectors."""
 
     url: str
 
     # -- writing -------------------------------------------------------------------------------
-    @abc.abstractmethod
     def ingest(
         self,
         dataset: str,
@@ -70,6 +80,19 @@ class Store(abc.ABC):
         NaN/inf or all-zero vector rows are refused (InputError) unless `allow_invalid`, which
         keeps them so that the gates can show a broken upstream pipeline as it is.
         """
+        validate_name(dataset)
+        opts = IngestOptions(encoder, replace, allow_invalid, dict(meta or {}), progress)
+        return self._ingest(dataset, records, vectors, opts)
+
+    @abc.abstractmethod
+    def _ingest(
+        self, dataset: str, records: Iterable[ChunkRecord], vectors: np.ndarray | None, opts: IngestOptions
+    ) -> IngestResult:
+        """The store's transaction behind `ingest` (the name is valid already)."""
+
+    def refuse_existing(self, dataset: str) -> None:
+        """The one message for writing over a dataset without --replace."""
+        raise InputError(f"dataset {dataset!r} already exists in {self.url}; pass --replace to overwrite it")
 
     @abc.abstractmethod
     def delete(self, dataset: str) -> None:

@@ -28,14 +28,13 @@ import zlib
 from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from lvmgate.corpus import MISSING, ArticleIndex, ChunkBatch, ChunkRecord
 from lvmgate.errors import InputError, StoreError
-from lvmgate.stores.base import DatasetInfo, IngestResult, Store, check_vectors, validate_name
+from lvmgate.stores.base import DatasetInfo, IngestOptions, IngestResult, Store, check_vectors
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -205,25 +204,20 @@ class EmbeddedStore(Store):
         return [(code, n) for code, n in cur]
 
     # -- writing -------------------------------------------------------------------------------
-    def ingest(
-        self,
-        dataset: str,
-        records: Iterable[ChunkRecord],
-        vectors: np.ndarray | None = None,
-        *,
-        encoder: str | None = None,
-        replace: bool = False,
-        allow_invalid: bool = False,
-        meta: dict[str, Any] | None = None,
-        progress: bool = False,
+    def _ingest(
+        self, dataset: str, records: Iterable[ChunkRecord], vectors: np.ndarray | None, opts: IngestOptions
     ) -> IngestResult:
-        validate_name(dataset)
+        encoder, replace, allow_invalid, meta, progress = (
+            opts.encoder,
+            opts.replace,
+            opts.allow_invalid,
+            opts.meta,
+            opts.progress,
+        )
         t0 = time.perf_counter()
         existed = self.has_dataset(dataset)
         if existed and not replace:
-            raise InputError(
-                f"dataset {dataset!r} already exists in {self.url}; pass --replace to overwrite it"
-            )
+            self.refuse_existing(dataset)
         stem = f"{dataset}-{secrets.token_hex(6)}"
         vec_path, index_path = self.vector_dir / f"{stem}.f32", self.vector_dir / f"{stem}.npz"
         old_stem = self._row(dataset)[4] if existed else None

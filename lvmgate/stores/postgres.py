@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from lvmgate.corpus import ArticleIndex, ChunkBatch, ChunkRecord
 from lvmgate.errors import InputError, LvmgateError, StoreError
 from lvmgate.io import redact_url
-from lvmgate.stores.base import DatasetInfo, IngestResult, Store, check_vectors, validate_name
+from lvmgate.stores.base import DatasetInfo, IngestOptions, IngestResult, Store, check_vectors
 from lvmgate.stores.embedded import _batch_from_rows
 
 MODE_PARAM = "lvmgate_vectors"
@@ -682,19 +682,16 @@ class PostgresStore(Store):
 
     # -- writing ---------------------------------------------------------------------------------
     @_translate
-    def ingest(
-        self,
-        dataset: str,
-        records: Iterable[ChunkRecord],
-        vectors: np.ndarray | None = None,
-        *,
-        encoder: str | None = None,
-        replace: bool = False,
-        allow_invalid: bool = False,
-        meta: dict[str, Any] | None = None,
-        progress: bool = False,
+    def _ingest(
+        self, dataset: str, records: Iterable[ChunkRecord], vectors: np.ndarray | None, opts: IngestOptions
     ) -> IngestResult:
-        validate_name(dataset)
+        encoder, replace, allow_invalid, meta, progress = (
+            opts.encoder,
+            opts.replace,
+            opts.allow_invalid,
+            opts.meta,
+            opts.progress,
+        )
         t0 = time.perf_counter()
         dim = None
         if vectors is not None:
@@ -708,9 +705,7 @@ class PostgresStore(Store):
             schema = self._ensure_schema(con, dim)
             existed = self._exists(con, schema, dataset)
             if existed and not replace:
-                raise InputError(
-                    f"dataset {dataset!r} already exists in {self.url}; pass --replace to overwrite it"
-                )
+                self.refuse_existing(dataset)
             if existed:
                 con.execute("DELETE FROM cpe_entry WHERE dataset_source = %s", (dataset,))
                 con.execute("DELETE FROM lvmgate_datasets WHERE name = %s", (dataset,))

@@ -212,19 +212,24 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
-@contextlib.contextmanager
-def fresh_database(url: str, prefix: str = "lvmgate_t") -> Iterator[str]:
-    """Create an empty database on the server of `url`, yield its URL, drop it afterwards."""
+def _created(url: str, prefix: str, kind: str, drop_option: str, url_of) -> Iterator[str]:
+    """CREATE a uniquely named DATABASE or SCHEMA, yield `url_of(url, name)`, DROP it afterwards."""
     import psycopg
 
     name = f"{prefix}_{secrets.token_hex(5)}"
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
+        con.execute(f'CREATE {kind} "{name}"')
     try:
-        yield with_database(url, name)
+        yield url_of(url, name)
     finally:
         with psycopg.connect(url, autocommit=True, connect_timeout=5) as con:
-            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            con.execute(f'DROP {kind} IF EXISTS "{name}" {drop_option}')
+
+
+@contextlib.contextmanager
+def fresh_database(url: str, prefix: str = "lvmgate_t") -> Iterator[str]:
+    """Create an empty database on the server of `url`, yield its URL, drop it afterwards."""
+    yield from _created(url, prefix, "DATABASE", "WITH (FORCE)", with_database)
 
 
 def server_has_pgvector(url: str) -> bool:
@@ -300,16 +305,7 @@ def fresh_schema(url: str, prefix: str = "lvmgate_t") -> Iterator[str]:
     """Create an empty schema in the database of `url`; yield a URL that works inside it (it is
     first on the search path, so the LNSP tables are created and found there); drop it afterwards.
     Much cheaper than a database per test (milliseconds instead of ~0.3 s)."""
-    import psycopg
-
-    name = f"{prefix}_{secrets.token_hex(5)}"
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as con:
-        con.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield with_search_path(url, name)
-    finally:
-        with psycopg.connect(url, autocommit=True, connect_timeout=5) as con:
-            con.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    yield from _created(url, prefix, "SCHEMA", "CASCADE", with_search_path)
 
 
 def _shared_test_database(server_url: str) -> str:
