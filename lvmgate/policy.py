@@ -424,6 +424,15 @@ _THRESHOLDS: tuple[Threshold, ...] = (
         title="cos(pred, next) - max cos(pred, context)",
         fail_action="The model predicts a context vector (copying), not the next chunk",
     ),
+    _t(
+        "2.2.paraphrase_ratio",
+        "<=",
+        1.5,
+        1.75,
+        title="PAR: max cos(pred, context) / max cos(next, context), means (LCM paper 2.4.1)",
+        fail_action="The model copies its context: its predictions sit nearer what it was shown than the "
+        "truth does (copy-last scores 1.8-2.5); train longer, or check that targets are next chunks",
+    ),
     # -- 2.3 reconstruction --------------------------------------------------------------------
     _t(
         "2.3.lvm_cosine",
@@ -907,6 +916,7 @@ BEYOND_PLAN = frozenset(
         "2.2.hit10_margin_copy_last",
         "2.2.hit10_margin_context_mean",
         "2.2.next_vs_context_margin",
+        "2.2.paraphrase_ratio",
         "2.3.shared_articles",
         "2.3.cosine_margin_copy_last",
         "2.3.cosine_margin_context_mean",

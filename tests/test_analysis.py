@@ -20,8 +20,8 @@ from lvmgate.analysis import (
 )
 from lvmgate.cli import main as cli
 from lvmgate.errors import InputError
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 from lvmgate.tmd import domain_name
 from lvmgate.training import TrainConfig, train
 

@@ -1,6 +1,6 @@
 """Plan 2.3 library and CLI (lvmgate.compare, `lvmgate compare-reconstruction`).
 
-On a corpus with a learnable next chunk (lvmgate.lvm.synthetic.drift_corpus) a tiny LVM trained
+On a corpus with a learnable next chunk (lvmgate.synth.learnable.drift_corpus) a tiny LVM trained
 for seconds is GO through nearest; copy-last and an untrained model STOP on the margins with the
 plan's diagnostics, measured; the vec2text path runs with the tiny random vec2text models; missing
 weights are recorded, never a silent GO; bad input is one line and exit 2.
@@ -21,10 +21,10 @@ from lvmgate.errors import InputError
 from lvmgate.gate import decide
 from lvmgate.lvm.checkpoint import save_checkpoint
 from lvmgate.lvm.mamba import LVM, LVMConfig
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import load_policy
 from lvmgate.sequences import SequenceSet
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 from lvmgate.testing.proof import expect
 from lvmgate.testing.shared import shared_dir
 from lvmgate.training import TrainConfig, train
@@ -65,7 +65,7 @@ def build_workspace(root: Path) -> Path:
 
 def copy_last_lvm(dim: int) -> LVM:
     """An LVM whose prediction is its last context vector (unit length)."""
-    model = LVM(LVMConfig(d_model=dim, n_layers=1, dim=dim, d_state=1, expand=1))
+    model = LVM(LVMConfig(d_model=dim, n_layers=1, dim=dim, d_state=1, expand=1, head="plain"))
     with torch.no_grad():
         for lin in (model.in_proj, model.head):
             lin.weight.copy_(torch.eye(dim))
@@ -76,7 +76,7 @@ def copy_last_lvm(dim: int) -> LVM:
 
 def untrained_lvm() -> LVM:
     torch.manual_seed(5)
-    return LVM(LVMConfig(d_model=96, n_layers=2, dim=768))
+    return LVM(LVMConfig(d_model=96, n_layers=2, dim=768, head="plain"))  # a random map
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from lvmgate.deploy.predictor import batch_curve
 from lvmgate.deploy.quantize import quantize_report, synthetic_eval
 from lvmgate.deploy.server import running_server
 from lvmgate.lvm.load import load_model
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.readiness import api_checks, deployment_checklist, model_identity
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 from lvmgate.testing.proof import expect
 
 WINDOW = 4

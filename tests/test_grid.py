@@ -29,8 +29,8 @@ from lvmgate.grid import (
     run_grid,
     summarize_grid,
 )
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -328,6 +328,7 @@ val_split = 0.25
 seed = 0
 [train]
 threads = 1
+{train}
 {runs}
 """
 RUN = """[[runs]]
@@ -346,15 +347,17 @@ epochs = 1
 )  # fmt: skip
 def test_gate_3_1_stops_broken_unfinished_and_unimproved_grids(grid, tmp_path):
     """Three real grids on the same data: every run diverging (NaN), a grid planned and never run, and
-    one whose only run barely trained and so loses to both baselines."""
+    one whose only run barely trained from a random start and so loses to both baselines."""
     from lvmgate.grid import GridPaths, write_plan
     from lvmgate.sources.phase3 import grid_criteria
     from lvmgate.testing.proof import expect
 
     store = grid["root"] / "store"
 
-    def spec(*runs):
-        text = GRID_STOP.format(store=store, runs="".join(RUN.format(name=n, lr=lr) for n, lr in runs))
+    def spec(*runs, train=""):
+        text = GRID_STOP.format(
+            store=store, train=train, runs="".join(RUN.format(name=n, lr=lr) for n, lr in runs)
+        )
         return parse_grid(tomllib.loads(text))
 
     broken = run_grid(spec(("nan1", 1e6), ("nan2", 1e7)), tmp_path / "nan", progress=None, resamples=100)
@@ -370,10 +373,10 @@ def test_gate_3_1_stops_broken_unfinished_and_unimproved_grids(grid, tmp_path):
     assert "no run has finished yet" in expect(crit, "3.1.flagged_pct", "not_measured").reason
     assert "a (pending)" in expect(crit, "3.1.finished_pct", "fail").reason
 
+    # a barely trained plain-head model (random start): the residual head would start at the
+    # context mean and, on this learnable corpus, beat it within the one epoch
     flat = run_grid(
-        spec(
-            ("flat", 3e-4),
-        ),
+        spec(("flat", 3e-4), train='head = "plain"'),
         tmp_path / "flat",
         progress=None,
         resamples=100,

@@ -13,12 +13,12 @@ import pytest
 from lvmgate.cli import main as cli
 from lvmgate.compare import compare_reconstruction
 from lvmgate.criteria import Criterion, from_values
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import default_policy
 from lvmgate.readiness import BleuChoice, final_verdict, production_bench
 from lvmgate.results import Estimate
 from lvmgate.retrieval.benchmark import benchmark_lvm
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 from lvmgate.testing.models import BankOracle, install, uninstall
 from lvmgate.testing.proof import expect
 

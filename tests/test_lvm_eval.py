@@ -19,9 +19,9 @@ from lvmgate.lvm.evaluate import (
     window_scores,
 )
 from lvmgate.lvm.losses import LossSpec, cosine_loss, info_nce_loss, mse_loss
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.sequences import PreparedSet, PrepareParams, prepare_sequences
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 
 FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -4,6 +4,7 @@ causality, parameter counts by construction, the mamba-ssm parameter mapping, pr
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -122,9 +123,49 @@ def test_output_is_unit_and_causal():
 
 def test_context_order_matters():
     torch.manual_seed(1)
-    model = LVM(TINY).eval()
+    model = LVM(replace(TINY, head="plain")).eval()
     ctx = torch.randn(2, 5, TINY.dim)
     assert not torch.allclose(model(ctx), model(ctx.flip(1)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(b=st.integers(1, 5), w=st.integers(1, 9), seed=st.integers(0, 10_000), tmd=st.booleans())
+def test_the_residual_head_starts_at_the_context_mean_on_any_input(b, w, seed, tmd):
+    cfg = replace(TINY, tmd_dim=4 if tmd else 0, dropout=0.2)
+    torch.manual_seed(seed)
+    model = LVM(cfg).eval()
+    ctx = torch.randn(b, w, cfg.dim) * torch.rand(b, w, 1) * 3  # rows of any length
+    codes = torch.randn(b, w, 4) if tmd else None
+    mean = torch.nn.functional.normalize(ctx.mean(1), dim=-1)
+    torch.testing.assert_close(model(ctx, codes), mean, atol=1e-6, rtol=0)
+    # ... and it can leave it: one gradient step on the correction moves the prediction
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    target = torch.nn.functional.normalize(torch.randn(b, cfg.dim), dim=-1)
+    loss = 1 - torch.nn.functional.cosine_similarity(model(ctx, codes), target).mean()
+    loss.backward()
+    assert model.head.weight.grad.abs().sum() > 0 and model.recency.grad is not None
+    opt.step()
+    model.eval()
+    assert not torch.allclose(model(ctx, codes), mean, atol=1e-4)
+
+
+def test_recency_moves_the_start_from_the_mean_to_the_last_vector():
+    model = LVM(TINY).eval()
+    ctx = torch.randn(3, 5, TINY.dim)
+    with torch.no_grad():
+        model.recency.fill_(60.0)
+    last = torch.nn.functional.normalize(ctx[:, -1], dim=-1)
+    torch.testing.assert_close(model(ctx), last, atol=1e-5, rtol=0)
+
+
+def test_checkpoints_from_before_the_residual_head_load_as_plain():
+    old = {k: v for k, v in TINY.to_dict().items() if k not in ("head", "dropout")}
+    assert LVMConfig.saved(old).head == "plain" and LVMConfig.saved(TINY.to_dict()).head == "residual"
+    with pytest.raises(InputError, match="head must be one of"):
+        LVMConfig(head="mlp")
+    with pytest.raises(InputError, match="dropout"):
+        LVMConfig(dropout=1.0)
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

@@ -165,7 +165,7 @@ def minilm(work) -> dict:
     store.close()
     models = work / "models"
     identity = copy_last_lvm(384)
-    collapsed = LVM(LVMConfig(d_model=384, n_layers=1, dim=384, d_state=1, expand=1))
+    collapsed = LVM(LVMConfig(d_model=384, n_layers=1, dim=384, d_state=1, expand=1, head="plain"))
     with torch.no_grad():
         collapsed.head.weight.zero_()
         collapsed.head.bias.copy_(
@@ -196,7 +196,7 @@ def test_2_4_on_a_real_encoder_passes_for_an_identity_lvm_and_says_it_proves_not
 def test_2_4_plan_criterion_passes_an_untrained_lvm_retention_does_not(work, minilm):
     """Why 2.4 is judged against the encoder space: a random smooth map keeps most analogies."""
     torch.manual_seed(0)
-    model = LVM(LVMConfig(d_model=96, n_layers=2, dim=384))
+    model = LVM(LVMConfig(d_model=96, n_layers=2, dim=384, head="plain"))
     path = work / "models" / "untrained384.pt"
     save_checkpoint(path, {"kind": "final", "config": model.cfg.to_dict(), "model": model.state_dict()})
     art = arithmetic_gate(str(path), dataset_encoder=minilm["spec"], resamples=200)

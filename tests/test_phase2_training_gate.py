@@ -1,6 +1,6 @@
 """Gate 2.2 end to end: train, then `lvmgate gate phase2 --lvm-model ...` as a user runs it.
 
-A tiny model trained for seconds on a corpus with real sequential signal (lvmgate.lvm.synthetic)
+A tiny model trained for seconds on a corpus with real sequential signal (lvmgate.synth.learnable)
 passes every 2.2 criterion. A planted copy-last model (with a consistent, forged log), a model trained
 on shuffled sequences, a run with an absurd learning rate (NaN), a run that does not learn (loss
 flat), one that overfits (validation far above training), validation data sharing the training
@@ -30,11 +30,11 @@ from lvmgate.lvm.checkpoint import save_checkpoint
 from lvmgate.lvm.evaluate import evaluate_predictors
 from lvmgate.lvm.mamba import LVM, LVMConfig
 from lvmgate.lvm.predictor import TorchPredictor
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids
 from lvmgate.sequences import SequenceSet
 from lvmgate.sources import judge_phase
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 from lvmgate.testing.proof import expect
 from lvmgate.testing.shared import shared_dir
 from lvmgate.training import TrainConfig, TrainingError, train
@@ -131,7 +131,7 @@ def test_a_model_that_learned_the_sequence_passes_2_2(work):
 def plant_copy_last(work) -> Path:
     """An LVM that returns its last context vector, with a log that vouches for it consistently."""
     dim = 768
-    model = LVM(LVMConfig(d_model=dim, n_layers=1, dim=dim, d_state=1, expand=1))
+    model = LVM(LVMConfig(d_model=dim, n_layers=1, dim=dim, d_state=1, expand=1, head="plain"))
     with torch.no_grad():
         for lin in (model.in_proj, model.head):
             lin.weight.copy_(torch.eye(dim))
@@ -152,14 +152,20 @@ def plant_copy_last(work) -> Path:
     return out
 
 
-@pytest.mark.proves(
-    stop=["2.2.cosine_margin_copy_last", "2.2.hit10_margin_copy_last", "2.2.next_vs_context_margin"]
-)
+COPYING = ("2.2.cosine_margin_copy_last", "2.2.hit10_margin_copy_last", "2.2.next_vs_context_margin",
+           "2.2.paraphrase_ratio")  # fmt: skip
+
+
+@pytest.mark.proves(stop=list(COPYING))
 def test_a_planted_copy_last_model_is_stop(work):
     p, summary = gate(work, plant_copy_last(work), "copy")
     assert p.returncode == 1 and summary["decision"] == "STOP"
-    for cid in ("2.2.cosine_margin_copy_last", "2.2.hit10_margin_copy_last", "2.2.next_vs_context_margin"):
+    for cid in COPYING:
         expect(summary, cid, "fail")
+    # PAR of a copy: 1 / mean max cos(next, context), measured here above 1.75
+    par = next(c for c in summary["criteria"] if c["id"] == "2.2.paraphrase_ratio")
+    assert par["value"] > 1.75 and "copies its context" in par["fail_action"]
+    assert "Next-concept metrics" in (work["own"] / "reports" / "copy" / "phase_2_report.md").read_text()
     # its log and checkpoint are consistent: it is the behaviour that fails, not the bookkeeping
     assert (
         statuses(summary)["2.2.checkpoint_metric_error"]
@@ -250,7 +256,7 @@ def test_an_overfitting_run_is_stop(small):
                       **{**TRAIN, "lr": 1e-2, "batch_size": 16})  # fmt: skip
     train(cfg, progress=None)
     c = expect(_criteria(small / "overfit.pt"), "2.2.val_train_gap", "fail")
-    assert c.value.value > 2  # validation loss several times the training loss
+    assert c.value.value > 1  # validation loss more than twice the training loss
 
 
 @pytest.mark.proves(stop=["2.2.val_rise", "2.2.peak_memory_gib"])

@@ -23,10 +23,10 @@ from lvmgate.cli import main as cli
 from lvmgate.lvm.baselines import CopyLast
 from lvmgate.lvm.checkpoint import save_checkpoint
 from lvmgate.lvm.mamba import LVM, LVMConfig
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids
 from lvmgate.sequences import SequenceSet
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 from lvmgate.testing.proof import expect, provenances
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -136,7 +136,7 @@ def test_the_grids_best_tiny_lvm_beats_vec_on_next_and_phase3_is_go(work):
 def plant_copy_last(work) -> Path:
     """An LVM whose output is its last context vector (identity maps, the block adds nothing)."""
     dim = 768
-    model = LVM(LVMConfig(d_model=dim, n_layers=1, dim=dim, d_state=1, expand=1))
+    model = LVM(LVMConfig(d_model=dim, n_layers=1, dim=dim, d_state=1, expand=1, head="plain"))
     with torch.no_grad():
         for lin in (model.in_proj, model.head):
             lin.weight.copy_(torch.eye(dim))

@@ -31,11 +31,11 @@ from lvmgate.deploy.loadtest import run_loadtest
 from lvmgate.deploy.quantize import quantize_report, synthetic_eval
 from lvmgate.deploy.server import running_server
 from lvmgate.lvm.load import load_model
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids
 from lvmgate.readiness import choose_bleu, model_identity, run_readiness
 from lvmgate.sources import judge_phase
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 from lvmgate.testing.proof import expect, provenances
 from lvmgate.training import TrainConfig, train
 

@@ -13,9 +13,9 @@ import shutil
 import pytest
 
 from lvmgate.cli import main as cli
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.policy import criterion_ids, default_policy
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 from lvmgate.testing.proof import expect
 from lvmgate.training import TrainConfig, TrainingError, train
 from lvmgate.training.production import assess_production_run
@@ -77,6 +77,10 @@ def test_a_run_with_the_plans_flags_passes_all_but_the_size_only_a_gpu_run_has(r
     for cid in criterion_ids("4.2"):
         if cid not in ("4.2.d_model", "4.2.n_layers"):
             expect(crit, cid, "pass")
+    # the run ended by its early-stopping rule (recorded in its log): the epochs it did not need
+    # count as done, and the reason says so; the final checkpoint is the epoch it selected
+    assert json.loads(runs["plan"].with_name("model_training.json").read_text())["early_stop"]
+    assert "not needed" in expect(crit, "4.2.epochs", "pass").reason
     d = expect(crit, "4.2.d_model", "fail")
     assert d.value.value == 96 and "preset tiny" in d.reason
     expect(crit, "4.2.n_layers", "fail")

@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from lvmgate.cli import main as cli
 from lvmgate.errors import InputError
 from lvmgate.lvm.checkpoint import find_training_log, load_lvm, read_checkpoint, weights_digest
-from lvmgate.lvm.synthetic import drift_corpus
 from lvmgate.stores import EmbeddedStore
+from lvmgate.synth.learnable import drift_corpus
 from lvmgate.training import TrainConfig, lr_factor, train
 from lvmgate.training.checkpoints import retention
 from lvmgate.training.logging import loss_not_decreasing, val_diverging
+from lvmgate.training.trainer import best_epoch
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 RUN = {"model_size": "tiny", "batch_size": 32, "lr": 3e-3, "threads": 1, "d_model": 48}
@@ -83,8 +84,14 @@ def test_a_run_writes_a_verified_model_log_checkpoints_and_scalars(reference):
     for rec in log["checkpoints"]:
         assert rec["remeasured_val_cosine"] == pytest.approx(rec["val_cosine"], abs=1e-6)
     kept = {r["epoch"] for r in log["checkpoints"] if r["kept"]}
-    best = min(log["checkpoints"], key=lambda r: r["val_loss"])["epoch"]
+    best = max(log["checkpoints"], key=lambda r: r["val_cosine"])["epoch"]
     assert kept == {best, 3}
+    # the model starts at the context mean (residual head) and ends at its best epoch by val cosine
+    assert log["start"]["val_cosine"] == pytest.approx(log["baselines"]["context_mean_val_cosine"], abs=1e-4)
+    assert log["final"]["epoch"] == result.best_epoch == best
+    assert (
+        log["final"]["val_cosine"] == max(e["val_cosine"] for e in log["epochs"]) > log["start"]["val_cosine"]
+    )
     folder = Path(cfg.output).with_name("ref.checkpoints")
     assert sorted(p.name for p in folder.iterdir()) == [f"epoch_{e:03d}.pt" for e in sorted(kept)]
     # the final model: the weights the log recorded, measuring what the log says
@@ -198,9 +205,20 @@ def test_nan_loss_stops_the_run_and_says_lower_the_learning_rate(data, capsys):
     assert not out.exists()
 
 
-def test_a_loss_that_does_not_move_is_flagged(data):
-    result = train(config(data, "flat", epochs=1, lr=1e-12), progress=None)
+def test_a_run_that_learns_nothing_is_flagged_stops_early_and_keeps_the_free_start(data):
+    # lr 1e-12: nothing moves. Epoch 1 does not lower the loss (red flag); with --patience 1 the run
+    # stops after it, and the final model is the untrained start, which is the context mean
+    result = train(config(data, "flat", epochs=3, lr=1e-12, patience=1), progress=None)
     assert any("did not decrease during epoch 1" in f for f in result.red_flags)
+    log = json.loads(Path(result.log).read_text())
+    assert result.stopped_early and log["early_stop"]["after_epoch"] == 1 and len(log["epochs"]) == 1
+    assert result.best_epoch == log["final"]["epoch"] == 0 and log["status"] == "completed"
+    start = log["start"]["val_cosine"]
+    assert start == pytest.approx(log["baselines"]["context_mean_val_cosine"], abs=1e-4)
+    assert result.val_cosine == start == pytest.approx(log["final"]["remeasured_val_cosine"], abs=1e-6)
+    ctx = np.random.default_rng(1).normal(size=(5, 4, 768)).astype(np.float32)
+    mean = ctx.mean(1) / np.linalg.norm(ctx.mean(1), axis=1, keepdims=True)
+    np.testing.assert_allclose(load_lvm(result.output).predict(ctx), mean, atol=1e-5)
 
 
 def test_mixed_precision_and_gradient_checkpointing_train(data):
@@ -235,13 +253,17 @@ def test_lr_schedule_warms_up_then_decays_to_the_floor(total, warm_frac, min_rat
 
 
 @settings(max_examples=60, deadline=None)
-@given(losses=st.lists(st.floats(0, 10), min_size=1, max_size=12), keep=st.integers(1, 4))
-def test_retention_keeps_the_best_and_the_latest(losses, keep):
-    entries = [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)]
+@given(cosines=st.lists(st.floats(-1, 1), min_size=1, max_size=12), keep=st.integers(1, 4))
+def test_retention_keeps_the_best_and_the_latest(cosines, keep):
+    entries = [{"epoch": i + 1, "val_cosine": v} for i, v in enumerate(cosines)]
     kept = retention(entries, keep)
     assert len(entries) in kept and len(kept) <= keep + 1
-    best = sorted(entries, key=lambda e: (e["val_loss"], e["epoch"]))[:keep]
+    best = sorted(entries, key=lambda e: (-e["val_cosine"], e["epoch"]))[:keep]
     assert {e["epoch"] for e in best} <= kept
+    # the final model is the best epoch (the untrained start, epoch 0, included): always kept on disk
+    chosen = best_epoch({"epoch": 0, "val_cosine": -2.0}, entries, min_delta=0.0)
+    assert chosen["epoch"] in kept and chosen["val_cosine"] == max(cosines)
+    assert best_epoch({"epoch": 0, "val_cosine": max(cosines) - 1e-5}, entries)["epoch"] == 0  # noise
 
 
 def test_unreadable_checkpoints_are_one_clear_error(tmp_path):

@@ -21,6 +21,12 @@ def register(sub) -> None:
         help="share of content words drawn from the article (0-1, default 0.9)",
     )
     p.add_argument("--encoder", default="hashing", help="encoder for the vectors (default hashing)")
+    p.add_argument(
+        "--learnable",
+        action="store_true",
+        help="articles whose next chunk a model can learn from its context (lvmgate.synth.learnable), "
+        "so a trained LVM can pass phase 2; --fault still applies (shuffled_order removes the transition)",
+    )
     p.add_argument("--list-faults", action="store_true", help="name every fault and exit")
     p.set_defaults(func=run)
 
@@ -42,11 +48,12 @@ def run(args: argparse.Namespace) -> int:
         dim=args.dim,
         coherence=args.coherence,
         encoder=args.encoder,
+        learnable=args.learnable,
     )
     out = write_corpus(corpus, args.out)
     meta = corpus.meta
     print(
         f"wrote {meta['n_chunks']} chunks of {meta['n_articles']} articles ({meta['dim']}-D, "
-        f"fault: {meta['fault'] or 'none'}) to {out}"
+        f"fault: {meta['fault'] or 'none'}{', learnable' if args.learnable else ''}) to {out}"
     )
     return 0

@@ -46,12 +46,13 @@ DATA_KEYS = ("store", "dataset", "limit", "stride", "val_split", "test_split", "
 # TrainConfig fields a grid may set for every run ([train]); data/output/log_dir belong to the grid
 TRAIN_KEYS = ("d_model", "n_layers", "loss", "seed", "mixed_precision", "gradient_checkpointing", "device",
               "threads", "warmup", "min_lr_ratio", "weight_decay", "grad_clip", "keep_best", "augment",
-              "log_every")  # fmt: skip
+              "log_every", "head", "dropout", "patience")  # fmt: skip
 
 
 # settings that decide a run's numbers: a run directory trained with other values is a different run
 IDENTITY_KEYS = ("model_size", "d_model", "n_layers", "epochs", "batch_size", "lr", "loss", "seed", "warmup",
-                 "min_lr_ratio", "weight_decay", "grad_clip", "mixed_precision", "augment")  # fmt: skip
+                 "min_lr_ratio", "weight_decay", "grad_clip", "mixed_precision", "augment", "head", "dropout",
+                 "patience")  # fmt: skip
 
 
 STATUSES = ("completed", "failed", "interrupted", "pending")

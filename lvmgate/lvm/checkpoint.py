@@ -115,14 +115,17 @@ class LoadedCheckpoint:
 
 def load_lvm(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> LoadedCheckpoint:
     """Load any lvmgate LVM checkpoint (final or per-epoch) into an LVM in eval mode on `device`."""
+    import torch
+
     from lvmgate.lvm.mamba import LVM, LVMConfig
 
     body = read_checkpoint(path)
     try:
-        cfg = LVMConfig(**body["config"])
+        cfg = LVMConfig.saved(body["config"])
     except (TypeError, InputError) as exc:
         raise InputError(f"{path}: invalid model config in checkpoint ({exc})") from None
-    model = LVM(cfg)
+    with torch.random.fork_rng():  # the weights are overwritten: do not move the caller's RNG (dropout)
+        model = LVM(cfg)
     try:
         model.load_state_dict(body["model"], strict=True)
     except RuntimeError as exc:

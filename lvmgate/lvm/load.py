@@ -1,8 +1,10 @@
 """One grammar for `--lvm-model`: every command and every phase resolves a model here.
 
     copy_last | context_mean   the baselines (a numpy predictor and a torch module, so they export too)
-    preset:NAME[:SEED]         an *untrained* LVM of a preset (tiny, small, ...) with seeded weights,
-                               for demos and speed measurements (artifacts record `trained: false`)
+    preset:NAME[:SEED]         an *untrained* LVM of a preset (tiny, small, ...) with seeded random
+                               weights and the plain head (an untrained residual head would be the
+                               context mean for every seed), for demos and speed measurements
+                               (artifacts record `trained: false`)
     PATH.onnx                  an exported graph run by onnxruntime (no torch module)
     PATH                       an lvmgate checkpoint (lvmgate.lvm.checkpoint), weights digest measured
     module:attribute           a torch module, an object with `predict`, a class or zero-argument
@@ -142,7 +144,7 @@ def _load_preset(spec: str, window: int | None, threads: int | None) -> LoadedMo
     if len(parts) not in (2, 3) or not parts[1] or (len(parts) == 3 and not parts[2].isdigit()):
         raise InputError(f"preset spec must be preset:NAME or preset:NAME:SEED, got {spec!r}")
     seed = int(parts[2]) if len(parts) == 3 else 0
-    cfg = _context_only(spec, preset(parts[1]))
+    cfg = _context_only(spec, preset(parts[1], head="plain"))  # random: seeds differ
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         module = LVM(cfg).eval()

@@ -19,6 +19,14 @@ Glossary (shapes in comments use these letters):
     B, C    (b, l, n) input-dependent input and output projections of the state
     D       (d_in,) skip connection from the SSM input to its output
 
+Head ("residual", the default): the model predicts a correction to a free baseline it starts from,
+            next = normalise(start(context) + head(h_l)),   start = sum_t softmax(ρ·(t - l + 1)) x_t
+with ρ (`recency`) a learned scalar starting at 0 (the context mean; ρ -> +inf is copy-last) and the
+head initialised to zero, so an untrained model is exactly the context mean and training can only
+trade that for something better. The real project's LVMs lost to the context mean; this one starts
+there. Head "plain" (next = normalise(head(h_l)), random start) is kept for comparison.
+    ρ       recency, the scalar that mixes the context from mean (0) to last (large)
+
 One block:  x -> RMSNorm -> [in_proj -> (u, z)] ; u -> causal conv -> SiLU -> selective SSM ;
             y = SSM(u) * SiLU(z) -> out_proj -> + x           (residual + RMSNorm, pre-norm)
 The SSM, per channel and state index, is the recurrence   h_t = Ā_t h_{t-1} + B̄_t u_t ,  y_t = C_t h_t + D u_t
@@ -43,6 +51,8 @@ from torch import nn
 from lvmgate.errors import InputError
 from lvmgate.results import Result
 
+HEADS = ("residual", "plain")
+
 
 # -- configuration ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -58,6 +68,8 @@ class LVMConfig(Result):
     expand: int = 2
     dt_rank: int = 0  # 0: ceil(d_model / 16)
     norm_eps: float = 1e-5
+    head: str = "residual"  # residual: start at the context mean and learn a correction | plain
+    dropout: float = 0.0  # on the input projection and each block's output (training only)
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layers", "dim", "d_state", "d_conv", "expand"):
@@ -66,6 +78,15 @@ class LVMConfig(Result):
                 raise InputError(f"model {name} must be a positive integer, got {value!r}")
         if self.tmd_dim < 0 or self.dt_rank < 0:
             raise InputError("tmd_dim and dt_rank must be >= 0")
+        if self.head not in HEADS:
+            raise InputError(f"model head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    @classmethod
+    def saved(cls, config: dict) -> LVMConfig:
+        """The config of a checkpoint; those written before the residual head have a plain one."""
+        return cls(**{"head": "plain", **config})
 
     @property
     def d_inner(self) -> int:
@@ -101,6 +122,7 @@ class LVMConfig(Result):
             + d
             + d * self.dim
             + self.dim
+            + (self.head == "residual")  # ρ
         )
 
 
@@ -116,7 +138,7 @@ PRESETS: dict[str, LVMConfig] = {
 PLAN_LABELS = {"tiny": "CI only", "small": "130M", "medium": "350M", "large": "760M"}
 
 
-def preset(name: str, **overrides: int) -> LVMConfig:
+def preset(name: str, **overrides: int | float | str | None) -> LVMConfig:
     """The named preset with explicit flags (d_model, n_layers, dim, tmd_dim, ...) applied on top."""
     if name not in PRESETS:
         raise InputError(f"unknown model size {name!r} (known: {', '.join(PRESETS)})")
@@ -256,9 +278,10 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mixer: nn.Module = MambaMixer(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.mixer(self.norm(x))
+        return x + self.drop(self.mixer(self.norm(x)))
 
 
 class LVM(nn.Module):
@@ -271,7 +294,18 @@ class LVM(nn.Module):
         self.layers = nn.ModuleList(ResidualBlock(cfg) for _ in range(cfg.n_layers))
         self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.head = nn.Linear(cfg.d_model, cfg.dim)
+        self.drop = nn.Dropout(cfg.dropout)
+        if cfg.head == "residual":
+            self.recency = nn.Parameter(torch.zeros(()))  # ρ: 0 = context mean
+            nn.init.zeros_(self.head.weight)  # step 0: no correction
+            nn.init.zeros_(self.head.bias)
         self.gradient_checkpointing = False
+
+    def start(self, vectors: torch.Tensor) -> torch.Tensor:
+        """The residual head's baseline: the context (b, l, dim) mixed by recency, (b, dim)."""
+        lag = torch.arange(vectors.shape[1], device=vectors.device, dtype=torch.float32)
+        weights = torch.softmax(self.recency * (lag - lag[-1]), dim=0)  # (l,), uniform at ρ = 0
+        return torch.einsum("l,bld->bd", weights, vectors.float())
 
     def forward(self, context: torch.Tensor, tmd: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.cfg
@@ -283,14 +317,18 @@ class LVM(nn.Module):
             context = torch.cat([context, tmd.to(context.dtype)], dim=-1)  # (b, l, dim + tmd)
         elif tmd is not None:
             raise InputError("this model was built without TMD input (tmd_dim 0)")
-        x = self.in_proj(context)  # (b, l, d)
+        vectors = context[..., : cfg.dim]  # (b, l, dim)
+        x = self.drop(self.in_proj(context))  # (b, l, d)
         for layer in self.layers:
             if self.gradient_checkpointing and self.training:
                 x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False)
             else:
                 x = layer(x)
         last = self.norm_f(x[:, -1])  # (b, d)  the state after the whole context
-        return F.normalize(self.head(last).float(), dim=-1)  # (b, dim)
+        delta = self.head(last).float()  # (b, dim)
+        if cfg.head == "residual":
+            delta = self.start(vectors) + delta
+        return F.normalize(delta, dim=-1)  # (b, dim)
 
     def prefer_fused(self) -> bool:
         """Use mamba-ssm's fused CUDA block (same parameters) when it imports and we are on CUDA."""

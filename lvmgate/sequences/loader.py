@@ -209,6 +209,15 @@ class SequenceSet:
             return None
         return Augmentation.from_dict(aug)
 
+    def subset(self, idx: np.ndarray) -> SequenceSet:
+        """Windows `idx` of this split (index arrays only; the bank is shared, not copied)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        first = None if self.first_chunk is None else self.first_chunk[idx]
+        return SequenceSet(
+            self.context[idx], self.target[idx], self.article[idx],
+            bank=self.bank, split=self.split, meta=self.meta, first_chunk=first,
+        )  # fmt: skip
+
     def _need_bank(self) -> np.ndarray:
         if self.bank is None:
             raise InputError("this SequenceSet has no vector bank; load it with a store or pass bank=")

@@ -6,8 +6,9 @@ validation/training gap, red flags, peak memory and training time. The checkpoin
 weights digest is looked up in the log and its validation cosine is measured again: the real
 project shipped a checkpoint logged at 0.533 that measured -0.007. The model is then scored with
 copy-last, context-mean and ridge on the same validation windows (lvmgate.lvm.evaluate): cosine,
-hit@10 (the plan's Recall@10) over the full bank, and the next-versus-context margin, with paired article-bootstrap
-intervals. A run that stopped early (NaN loss) has a log and no model; its model criteria are then
+hit@10 (the plan's Recall@10) over the full bank, the next-versus-context margin and the paraphrase
+ratio PAR (copying the context is a STOP), with paired article-bootstrap intervals, and the LCM
+paper's next-concept metrics (l2, round-trip l2, contrastive accuracy) reported beside them. A run that stopped early (NaN loss) has a log and no model; its model criteria are then
 not measurable (None, with the reason), and its red flag fails the gate.
 """
 
@@ -42,6 +43,7 @@ MODEL_CRITERIA = (  # need a model file to measure
     "2.2.hit10_margin_copy_last",
     "2.2.hit10_margin_context_mean",
     "2.2.next_vs_context_margin",
+    "2.2.paraphrase_ratio",
 )
 
 
@@ -102,6 +104,7 @@ class RunAssessment(Result):
                     "2.2.hit10_margin_copy_last": m["hit@10_vs_copy_last"],
                     "2.2.hit10_margin_context_mean": m["hit@10_vs_context_mean"],
                     "2.2.next_vs_context_margin": Estimate.from_dict(model["next_vs_context"]),
+                    "2.2.paraphrase_ratio": Estimate.from_dict(model["paraphrase_ratio"]),
                 }
             )
         out = []
@@ -394,6 +397,16 @@ def findings(r: dict[str, Any]) -> list[str]:
             + ", ".join(f"{n} {m[n]['hit']['10']['value']:.3f}" for n in names)
             + "."
         )
+        if m["model"].get("contrastive_accuracy"):
+            out.append(
+                "Next-concept metrics (LCM paper 2.4.1; Base-LCM on Wikipedia: l2 0.229, CA 0.696, PAR 1.770): "
+                + "; ".join(
+                    f"{n} l2 {m[n]['l2']['value']:.3f}, round-trip l2 {m[n]['round_trip_l2']['value']:.3f}, "
+                    f"CA {m[n]['contrastive_accuracy']['value']:.3f}, PAR {m[n]['paraphrase_ratio']['value']:.3f}"
+                    for n in names
+                )
+                + " (hit@10 above is the plan's Recall@10 beside CA)."
+            )
         if "ridge" in m and m["ridge"]["cosine"]["value"] > m["model"]["cosine"]["value"]:
             out.append(
                 f"A closed-form ridge regression on the flattened context beats the model (cosine "

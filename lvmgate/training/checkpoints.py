@@ -4,8 +4,8 @@ Layout for `--output models/NAME.pt`:
     models/NAME.pt                       final model (weights, config, metrics; no optimizer)
     models/NAME_training.json            the JSON training log the gates read (see logging.py)
     models/NAME.checkpoints/epoch_003.pt  per-epoch checkpoints (+ optimizer, scheduler, RNG states,
-                                         history): the best `keep_best` by validation loss and the
-                                         latest are kept
+                                         history): the best `keep_best` by validation cosine and
+                                         the latest are kept (the final model is the best one)
 The file format itself (digest, safe loading) is the model's: lvmgate.lvm.checkpoint.
 """
 
@@ -46,9 +46,9 @@ def latest_checkpoint(checkpoints: Path) -> Path | None:
 
 
 def retention(entries: list[dict[str, Any]], keep_best: int) -> set[int]:
-    """Epochs to keep: the `keep_best` lowest validation losses (earlier epoch wins ties) and the latest."""
+    """Epochs to keep: the `keep_best` highest validation cosines (earlier epoch wins ties) and the latest."""
     if not entries:
         return set()
-    finite = [e for e in entries if e.get("val_loss") is not None and np.isfinite(e["val_loss"])]
-    best = sorted(finite, key=lambda e: (e["val_loss"], e["epoch"]))[:keep_best]
+    finite = [e for e in entries if e.get("val_cosine") is not None and np.isfinite(e["val_cosine"])]
+    best = sorted(finite, key=lambda e: (-e["val_cosine"], e["epoch"]))[:keep_best]
     return {e["epoch"] for e in best} | {max(e["epoch"] for e in entries)}

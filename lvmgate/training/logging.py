@@ -4,7 +4,8 @@ The log (`NAME_training.json` beside the final model, format LOG_FORMAT) is rewr
 after every epoch and when a run stops, so a killed run leaves a complete log of the epochs it
 finished. Top-level keys:
     format, status ("running" | "completed" | "failed"), run, config, model, data, baselines,
-    epochs[], steps[], checkpoints[], red_flags[], final, totals
+    start (epoch 0: the untrained model on val), epochs[], steps[], checkpoints[], red_flags[],
+    early_stop (when --patience stopped the run), final (the best epoch by val cosine), totals
 Red flags from the plan, detected while training:
     nonfinite_loss     NaN/Inf loss or gradient norm: the run stops; lower the learning rate
     loss_not_decreasing  the training loss at the end of epoch 1 is not below its start
@@ -60,6 +61,9 @@ class TrainingLog:
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.data[key] = value
 
     def flag(self, code: str, message: str, *, epoch: int, step: int | None = None) -> dict[str, Any]:
         entry = {"code": code, "epoch": epoch, "step": step, "message": message}

@@ -5,9 +5,11 @@ elsewhere (a GPU for days). Nothing is trained here.
 What the plan asks and where it is read:
 - the model: --d-model 768, --n-layers 24 (the log's model config; the parameter count and the plan's
   "760M" label are reported beside it: lvmgate's large preset with these flags has fewer parameters);
-- --epochs 10 completed; --mixed-precision and --gradient-checkpointing as trained (the log's config);
-- checkpointing: every epoch saved, the best 3 by validation loss kept (each file present and the one
-  the log recorded), the final checkpoint after the last epoch saved and recorded;
+- --epochs 10 completed (or ended by the run's early-stopping rule, recorded in the log: the epochs
+  it did not need count as done, and the reason says so); --mixed-precision and --gradient-checkpointing as trained (the log's config);
+- checkpointing: every epoch saved, the best 3 by validation cosine kept (each file present and the
+  one the log recorded), the final checkpoint (the epoch the log selected, by val cosine) saved and
+  recorded;
 - and, as for any run, the model file is one the log recorded, and no NaN/Inf loss.
 """
 
@@ -26,7 +28,7 @@ from lvmgate.lvm.checkpoint import find_training_log
 from lvmgate.results import Estimate, Result
 from lvmgate.training.logging import TrainingLog
 
-BEST_K = 3  # the plan: keep best 3 checkpoints (by validation loss)
+BEST_K = 3  # the plan: keep best 3 checkpoints (by validation cosine, as the trainer keeps them)
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,28 @@ class ProductionRun(Result):
     epochs_planned: int | None
     mixed_precision: bool
     gradient_checkpointing: bool
-    best_epochs: list[int]  # the BEST_K lowest validation losses, from the log's epochs
+    best_epochs: list[int]  # the BEST_K highest validation cosines, from the log's epochs
     best_kept: dict[str, str]  # epoch -> "ok" or what is wrong with its file
     final: dict[str, Any]  # the final checkpoint record and whether its file matches
     model_recorded: bool  # --lvm-model's sha256 is one the log recorded
     nonfinite: int
     red_flags: list[dict[str, Any]] = field(default_factory=list)
+    early_stop: dict[str, Any] | None = None  # the log's record when --patience ended the run
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs run, plus those an early stop recorded in the log made unnecessary."""
+        if self.early_stop and self.status == "completed" and self.epochs_planned:
+            return max(self.epochs, self.epochs_planned)
+        return self.epochs
+
+    def _epochs_reason(self) -> str:
+        if self.epochs_done != self.epochs:
+            return (
+                f"{self.epochs} run of {self.epochs_planned} planned; the rest not needed: "
+                f"{self.early_stop.get('reason', 'early stop')}"
+            )
+        return f"of {self.epochs_planned} planned"
 
     def criteria(self) -> list[Criterion]:
         ex, m = Estimate.exact, Criterion.measured
@@ -62,11 +80,7 @@ class ProductionRun(Result):
             m("4.2.n_layers", ex(self.n_layers, 1), cfg)
             if self.n_layers is not None
             else Criterion.not_measured("4.2.n_layers", "the log records no model config"),
-            m(
-                "4.2.epochs",
-                ex(self.epochs, self.epochs_planned or self.epochs),
-                f"of {self.epochs_planned} planned",
-            ),
+            m("4.2.epochs", ex(self.epochs_done, self.epochs_planned or self.epochs), self._epochs_reason()),
             m("4.2.mixed_precision", ex(float(self.mixed_precision), 1), "the run's --mixed-precision"),
             m(
                 "4.2.gradient_checkpointing",
@@ -79,7 +93,7 @@ class ProductionRun(Result):
             m(
                 "4.2.best3_retention",
                 ex(0.0 if bad or not self.best_epochs else 1.0, len(self.best_epochs)),
-                f"best {len(self.best_epochs)} epochs by val loss: {self.best_epochs}"
+                f"best {len(self.best_epochs)} epochs by val cosine: {self.best_epochs}"
                 + (
                     "; " + "; ".join(f"epoch {e}: {w}" for e, w in bad.items())
                     if bad
@@ -151,8 +165,8 @@ def assess_production_run(model_path: str | os.PathLike) -> ProductionRun:
     mcfg = model.get("config") or {}
     epochs = data.get("epochs") or []
     folder = log_path.parent
-    finite = [e for e in epochs if e.get("val_loss") is not None and math.isfinite(e["val_loss"])]
-    best = sorted(finite, key=lambda e: (e["val_loss"], e["epoch"]))[:BEST_K]
+    finite = [e for e in epochs if e.get("val_cosine") is not None and math.isfinite(e["val_cosine"])]
+    best = sorted(finite, key=lambda e: (-e["val_cosine"], e["epoch"]))[:BEST_K]
     records = {r.get("epoch"): r for r in data.get("checkpoints") or []}
     best_kept = {}
     for e in best:
@@ -168,16 +182,19 @@ def assess_production_run(model_path: str | os.PathLike) -> ProductionRun:
         }
     else:
         state = _file_state(folder, final_rec)
-        last = epochs[-1]["epoch"] if epochs else None
-        ok = state == "ok" and final_rec.get("epoch") == last
+        # the epoch the trainer selected (best val cosine); logs without a selection: the last epoch
+        chosen = (
+            final_rec.get("epoch")
+            if final_rec.get("selected_by")
+            else (epochs[-1]["epoch"] if epochs else None)
+        )
+        logged = {e["epoch"]: e for e in epochs} | {0: data.get("start") or {}}
+        same = chosen == (epochs[-1]["epoch"] if epochs else None) or (
+            chosen in logged and logged[chosen].get("val_cosine") == final_rec.get("val_cosine")
+        )
+        ok = state == "ok" and same
         reason = (
-            ""
-            if ok
-            else (
-                state
-                if state != "ok"
-                else f"final checkpoint is of epoch {final_rec.get('epoch')}, not {last}"
-            )
+            "" if ok else state if state != "ok" else f"final checkpoint's epoch {chosen} is not as logged"
         )
         final = {**final_rec, "ok": ok, "reason": reason}
     recorded = {r.get("sha256") for r in [*records.values(), final_rec] if r.get("sha256")}
@@ -202,4 +219,5 @@ def assess_production_run(model_path: str | os.PathLike) -> ProductionRun:
         model_recorded=bool(model_recorded),
         nonfinite=sum(f.get("code") == "nonfinite_loss" for f in flags),
         red_flags=list(flags),
+        early_stop=data.get("early_stop"),
     )

@@ -29,17 +29,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from lvmgate.errors import InputError, LvmgateError
+from lvmgate.errors import InputError
 from lvmgate.io import file_sha256
 from lvmgate.lvm.checkpoint import load_lvm, read_checkpoint, save_checkpoint
 from lvmgate.lvm.evaluate import window_scores
 from lvmgate.lvm.losses import LossSpec
 from lvmgate.lvm.mamba import LVM, PLAN_LABELS, LVMConfig, preset
-from lvmgate.results import Result
 from lvmgate.sequences.augment import Augmentation
 from lvmgate.sequences.loader import SequenceSet, read_meta
 from lvmgate.training import distributed as ddp
 from lvmgate.training.checkpoints import epoch_path, latest_checkpoint, retention, run_paths
+from lvmgate.training.config import TrainConfig, TrainingError, TrainResult
 from lvmgate.training.logging import (
     Scalars,
     TrainingLog,
@@ -50,79 +50,12 @@ from lvmgate.training.logging import (
     val_diverging,
 )
 
+PROBE_WINDOWS = 512  # training windows whose loss epoch 1 must lower (the same ones before and after)
+MIN_DELTA = 1e-4  # val cosine gain that counts as an improvement (early stopping, final model choice)
 METRIC_TOLERANCE = 1e-4  # re-measured vs logged validation cosine (same code, same data)
 # settings a resumed run must share with the checkpoint (they decide the numbers)
 RUN_KEYS = ("epochs", "batch_size", "lr", "loss", "seed", "warmup", "min_lr_ratio", "weight_decay",
-            "grad_clip", "mixed_precision", "augment")  # fmt: skip
-
-
-class TrainingError(LvmgateError):
-    """The run stopped on a red flag or failed verification (exit code 1); the log says why."""
-
-
-@dataclass(frozen=True)
-class TrainConfig(Result):
-    """The run's settings; field names follow the plan's flags."""
-
-    data: str
-    output: str
-    val_data: str | None = None  # default: the val split listed in the data's meta
-    log_dir: str | None = None  # TensorBoard event files
-    model_size: str = "small"
-    d_model: int | None = None
-    n_layers: int | None = None
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 5e-4
-    loss: str = "cosine"
-    seed: int = 0
-    mixed_precision: bool = False  # bf16 autocast
-    gradient_checkpointing: bool = False
-    device: str = "auto"
-    threads: int | None = None
-    warmup: float = 0.05  # share of all steps spent warming up
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    keep_best: int = 3
-    store: str | None = None  # override the store recorded in the data's meta
-    augment: str = "auto"  # auto (the set's own setting) | on | off
-    overwrite: bool = False
-    log_every: int = 0  # steps between logged step losses; 0 = about 50 per epoch
-
-    def validate(self) -> None:
-        ints = {"epochs": 1, "batch_size": 1, "keep_best": 1, "log_every": 0}
-        for name, low in ints.items():
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                raise InputError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {v!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise InputError(f"--lr must be a positive number, got {self.lr}")
-        if not 0.0 <= self.warmup < 1.0 or not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise InputError("warmup must be in [0, 1) and min_lr_ratio in [0, 1]")
-        if self.weight_decay < 0 or self.grad_clip < 0:
-            raise InputError("weight_decay and grad_clip must be >= 0")
-        if self.augment not in ("auto", "on", "off"):
-            raise InputError(f"augment must be auto, on or off, got {self.augment!r}")
-        if self.threads is not None and self.threads < 1:
-            raise InputError("--threads must be >= 1")
-
-
-@dataclass(frozen=True)
-class TrainResult(Result):
-    """What a finished run reports (the log has everything)."""
-
-    status: str
-    output: str
-    log: str
-    epochs_completed: int
-    val_loss: float | None
-    val_cosine: float | None
-    copy_last_val_cosine: float
-    context_mean_val_cosine: float
-    parameters: int
-    seconds: float
-    red_flags: list[str] = field(default_factory=list)
+            "grad_clip", "mixed_precision", "augment", "dropout")  # fmt: skip
 
 
 def lr_factor(step: int, total: int, warmup_steps: int, min_ratio: float) -> float:
@@ -288,7 +221,12 @@ def train(
     train_set, val_set, val_path = load_data(cfg)
     data = {"train": describe_set(train_set, cfg.data), "val": describe_set(val_set, val_path)}
     model_cfg = preset(
-        cfg.model_size, d_model=cfg.d_model, n_layers=cfg.n_layers, dim=int(train_set.shape[2])
+        cfg.model_size,
+        d_model=cfg.d_model,
+        n_layers=cfg.n_layers,
+        dim=int(train_set.shape[2]),
+        head=cfg.head,
+        dropout=cfg.dropout,
     )
 
     body = None
@@ -309,88 +247,117 @@ def train(
             )
 
     info = ddp.init_distributed(_resolve_device(cfg.device).type)
+    say = progress if (progress and info.is_main) else (lambda _m: None)
+    run = _Run(cfg, loss_spec, paths, train_set, val_set, data, model_cfg, body, info, metric_tolerance, say)
     try:
-        return _run(
-            cfg, loss_spec, paths, train_set, val_set, data, model_cfg, body, info, progress, metric_tolerance
-        )
+        run.build()
+        if info.is_main:
+            run.open_log()
+        for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
+            entry = run.train_epoch(epoch)
+            if run.end_of_epoch(entry):
+                break
+        result = run.finish() if info.is_main else None
+        if info.active:
+            torch.distributed.barrier()
+        return ddp.broadcast(result, info)
     finally:
         ddp.shutdown(info)
 
 
-def _run(cfg, loss_spec, paths, train_set, val_set, data, model_cfg, body, info, progress, tolerance):
-    say = progress if (progress and info.is_main) else (lambda _m: None)
-    dev = _resolve_device(cfg.device, info.local_rank)
-    if cfg.mixed_precision and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise InputError("--mixed-precision uses bf16, which this GPU does not support; drop the flag")
-    if cfg.mixed_precision and dev.type == "mps":
-        raise InputError("--mixed-precision (bf16 autocast) is not supported on mps; drop the flag")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    model = LVM(model_cfg)
-    model.gradient_checkpointing = cfg.gradient_checkpointing
-    start_epoch, step = 0, 0
-    if body is not None:
-        model.load_state_dict(body["model"])
-        start_epoch, step = int(body["epoch"]), int(body["step"])
-    model.to(dev)
-    fused = model.prefer_fused()
-    net: torch.nn.Module = model
-    if info.active:
-        from torch.nn.parallel import DistributedDataParallel
+@dataclass
+class _Run:
+    """One process's training run: what `train` resolved, then what `build` makes; rank 0 logs.
+    Methods in the order they happen: build, open_log, train_epoch, end_of_epoch, finish."""
 
-        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    cfg: TrainConfig
+    loss: LossSpec
+    paths: dict[str, Path]
+    train_set: SequenceSet
+    val_set: SequenceSet
+    data: dict[str, Any]
+    model_cfg: LVMConfig
+    body: dict[str, Any] | None  # the epoch checkpoint resumed from
+    info: ddp.DistInfo
+    tolerance: float
+    say: Callable[[str], None]
+    step: int = 0
+    start_epoch: int = 0
+    train_seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    log: TrainingLog | None = None
+    scalars: Scalars | None = None
 
-    steps_per_epoch = len(
-        ddp.epoch_batches(len(train_set), cfg.batch_size, epoch=0, seed=cfg.seed, info=info)
-    )
-    if steps_per_epoch == 0:
-        raise InputError(
-            f"{len(train_set)} training windows make no full step for {info.world_size} process(es)"
+    def build(self) -> None:
+        """Device, model (resumed weights), DDP wrapper, optimizer, schedule, augmentation, baselines."""
+        cfg, info = self.cfg, self.info
+        dev = self.dev = _resolve_device(cfg.device, info.local_rank)
+        if cfg.mixed_precision and dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise InputError("--mixed-precision uses bf16, which this GPU does not support; drop the flag")
+        if cfg.mixed_precision and dev.type == "mps":
+            raise InputError("--mixed-precision (bf16 autocast) is not supported on mps; drop the flag")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)  # dropout; a resumed run restores the RNG state below
+        model = self.model = _initial_model(self.model_cfg, cfg.seed)
+        model.gradient_checkpointing = cfg.gradient_checkpointing
+        if self.body is not None:
+            model.load_state_dict(self.body["model"])
+            self.start_epoch, self.step = int(self.body["epoch"]), int(self.body["step"])
+        model.to(dev)
+        self.fused = model.prefer_fused()
+        self.net: torch.nn.Module = model
+        if info.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        n = len(self.train_set)
+        self.steps_per_epoch = len(ddp.epoch_batches(n, cfg.batch_size, epoch=0, seed=cfg.seed, info=info))
+        if self.steps_per_epoch == 0:
+            raise InputError(f"{n} training windows make no full step for {info.world_size} process(es)")
+        total = self.steps_per_epoch * cfg.epochs
+        warmup_steps = max(1, round(cfg.warmup * total)) if cfg.warmup > 0 else 0
+        self.opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_factor(s, total, warmup_steps, cfg.min_lr_ratio)
         )
-    total = steps_per_epoch * cfg.epochs
-    warmup_steps = max(1, round(cfg.warmup * total)) if cfg.warmup > 0 else 0
-    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, total, warmup_steps, cfg.min_lr_ratio)
-    )
-    if body is not None:
-        opt.load_state_dict(body["optimizer"])
-        sched.load_state_dict(body["scheduler"])
-        torch.set_rng_state(body["rng"]["torch"])
-        if dev.type == "cuda" and body["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(body["rng"]["cuda"], dev)
+        if self.body is not None:
+            self.opt.load_state_dict(self.body["optimizer"])
+            self.sched.load_state_dict(self.body["scheduler"])
+            torch.set_rng_state(self.body["rng"]["torch"])
+            if dev.type == "cuda" and self.body["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(self.body["rng"]["cuda"], dev)
+        if cfg.augment == "off":
+            self.aug = None
+        elif cfg.augment == "on":
+            saved = self.train_set.meta.get("augment") or {}
+            self.aug = Augmentation.from_dict(saved) if "mask_frac" in saved else Augmentation.from_policy()
+        else:
+            self.aug = self.train_set.augmentation()
+        self.log_every = cfg.log_every or max(1, self.steps_per_epoch // 50)
+        self.base = baseline_cosines(self.val_set) if info.is_main else {}
+        self.n_params = sum(p.numel() for p in model.parameters())
 
-    if cfg.augment == "off":
-        aug = None
-    elif cfg.augment == "on":
-        saved = train_set.meta.get("augment") or {}
-        aug = Augmentation.from_dict(saved) if "mask_frac" in saved else Augmentation.from_policy()
-    else:
-        aug = train_set.augmentation()
-    log_every = cfg.log_every or max(1, steps_per_epoch // 50)
-    base = baseline_cosines(val_set) if info.is_main else {}
-    n_params = sum(p.numel() for p in model.parameters())
-
-    log = scalars = None
-    if info.is_main:
+    def open_log(self) -> None:
+        """Rank 0: the run's folders and its JSON log (continued from the checkpoint's history)."""
+        cfg, paths, body, model_cfg = self.cfg, self.paths, self.body, self.model_cfg
         paths["output"].parent.mkdir(parents=True, exist_ok=True)
         if body is None and cfg.overwrite:  # only now, after every check passed
             for old in [paths["output"], paths["log"], *paths["checkpoints"].glob("epoch_*.pt")]:
                 old.unlink(missing_ok=True)
         paths["checkpoints"].mkdir(parents=True, exist_ok=True)
         history = (body or {}).get("history", {})
-        log = TrainingLog.new(
+        self.log = TrainingLog.new(
             paths["log"],
             run={
                 "output": str(paths["output"].resolve()),
                 "log_dir": str(Path(cfg.log_dir).resolve()) if cfg.log_dir else None,
                 "started_at": now(),
-                "device": str(dev),
-                "world_size": info.world_size,
-                "backend": info.backend,
+                "device": str(self.dev),
+                "world_size": self.info.world_size,
+                "backend": self.info.backend,
                 "threads": torch.get_num_threads(),
-                "fused_kernels": fused,
+                "fused_kernels": self.fused,
                 "torch_version": str(torch.__version__),
                 "lvmgate_version": _version(),
                 "resumed_from": [*history.get("resumed_from", []), *([body["_source"]] if body else [])],
@@ -399,234 +366,365 @@ def _run(cfg, loss_spec, paths, train_set, val_set, data, model_cfg, body, info,
             model={
                 "preset": cfg.model_size,
                 "plan_label": PLAN_LABELS.get(cfg.model_size),
+                "head": model_cfg.head,
                 "config": model_cfg.to_dict(),
                 "parameters": model_cfg.param_count(),
-                "parameters_counted": n_params,
+                "parameters_counted": self.n_params,
             },
-            data=data,
-            baselines={f"{k}_val_cosine": v for k, v in base.items()},
+            data=self.data,
+            baselines={f"{k}_val_cosine": v for k, v in self.base.items()},
+            start=history.get("start") or self._measure_start(),
             epochs=list(history.get("epochs", [])),
             steps=list(history.get("steps", [])),
             checkpoints=list(history.get("checkpoints", [])),
             red_flags=list(history.get("red_flags", [])),
         )
-        log.save()
-        scalars = Scalars(cfg.log_dir, purge_step=step if body is not None else None)
-        say(
-            f"training {cfg.model_size} LVM ({n_params:,} parameters, d_model {model_cfg.d_model}, "
-            f"{model_cfg.n_layers} layers) on {len(train_set):,} windows x {train_set.context_window}, "
-            f"val {len(val_set):,}; {cfg.epochs} epochs x {steps_per_epoch} steps on {dev}"
-            + (f" x {info.world_size} processes" if info.active else "")
-            + (f"; resuming after epoch {start_epoch}" if body is not None else "")
+        self.log.save()
+        self.scalars = Scalars(cfg.log_dir, purge_step=self.step if body is not None else None)
+        start = self.log["start"]
+        self.say(
+            f"training {cfg.model_size} LVM ({self.n_params:,} parameters, d_model {model_cfg.d_model}, "
+            f"{model_cfg.n_layers} layers, {model_cfg.head} head) on {len(self.train_set):,} windows x "
+            f"{self.train_set.context_window}, val {len(self.val_set):,}; {cfg.epochs} epochs x "
+            f"{self.steps_per_epoch} steps on {self.dev}"
+            + (f" x {self.info.world_size} processes" if self.info.active else "")
+            + (f"; resuming after epoch {self.start_epoch}" if body is not None else "")
         )
-        say(
-            f"baselines on val: copy-last cos {base['copy_last']:.4f}, context-mean cos {base['context_mean']:.4f}"
+        self.say(
+            f"baselines on val: copy-last cos {self.base['copy_last']:.4f}, context-mean cos "
+            f"{self.base['context_mean']:.4f}; the model starts at {start['val_cosine']:.4f}"
         )
 
-    run_started = time.perf_counter()
-    train_seconds = 0.0
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+    def _measure_start(self) -> dict[str, Any]:
+        """Epoch 0: the untrained model on val (the residual head's start is the context mean)."""
+        val_loss, val_cos = validate(
+            self.model, self.val_set, self.loss, batch_size=self.cfg.batch_size, device=self.dev
+        )
+        return {"epoch": 0, "val_loss": val_loss, "val_cosine": val_cos}
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """One pass over the training windows; the epoch's numbers (all ranks agree on a stop)."""
+        cfg, info, model, opt, sched, dev = self.cfg, self.info, self.model, self.opt, self.sched, self.dev
+        probe = self._probe_loss() if epoch == 1 else None
         model.train()
-        batches = ddp.epoch_batches(len(train_set), cfg.batch_size, epoch=epoch, seed=cfg.seed, info=info)
+        batches = ddp.epoch_batches(
+            len(self.train_set), cfg.batch_size, epoch=epoch, seed=cfg.seed, info=info
+        )
         losses: list[float] = []
         norms: list[float] = []
         seen = 0
         t0 = time.perf_counter()
-        stop: str | None = None
+        clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
         for i, idx in enumerate(batches):
-            ctx, tgt = train_set.gather(idx)
-            if aug is not None:
+            ctx, tgt = self.train_set.gather(idx)  # (b, w, dim), (b, dim)
+            if self.aug is not None:
                 global_batch = i * info.world_size + info.rank
-                ctx = aug.apply(ctx, np.random.default_rng([cfg.seed, epoch, 1, global_batch]))
+                ctx = self.aug.apply(ctx, np.random.default_rng([cfg.seed, epoch, 1, global_batch]))
             x, t = torch.from_numpy(ctx).to(dev), torch.from_numpy(tgt).to(dev)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision):
-                pred = net(x)  # (b, dim)
-            loss, _parts = loss_spec(pred, t)
+                pred = self.net(x)  # (b, dim)
+            loss, _parts = self.loss(pred, t)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            clip = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
             norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
             value = float(loss.detach())
-            step += 1
+            self.step += 1
             if not (math.isfinite(value) and math.isfinite(norm)):  # same verdict on every rank
                 what = "the training loss" if not math.isfinite(value) else "the gradient norm"
-                stop = nonfinite_message(step, epoch, cfg.lr, what)
-                break
+                self._fail("nonfinite_loss", nonfinite_message(self.step, epoch, cfg.lr, what), epoch)
             opt.step()
             sched.step()
             losses.append(value)
             norms.append(norm)
             seen += len(idx)
-            if info.is_main and (step % log_every == 0 or i == 0):
+            if info.is_main and (self.step % self.log_every == 0 or i == 0):
                 lr_now = sched.get_last_lr()[0]
-                log.data["steps"].append(
-                    {"step": step, "epoch": epoch, "loss": value, "lr": lr_now, "grad_norm": norm}
+                self.log["steps"].append(
+                    {"step": self.step, "epoch": epoch, "loss": value, "lr": lr_now, "grad_norm": norm}
                 )
-                scalars.add({"train/loss": value, "train/grad_norm": norm, "train/lr": lr_now}, step)
+                self.scalars.add(
+                    {"train/loss": value, "train/grad_norm": norm, "train/lr": lr_now}, self.step
+                )
         seconds = time.perf_counter() - t0
-        train_seconds += seconds
-        if stop is not None:
-            if info.is_main:
-                log.flag("nonfinite_loss", stop, epoch=epoch, step=step)
-                log.data["status"] = "failed"
-                log.data["totals"] = _totals(log, train_seconds, run_started, dev, info)
-                log.save()
-                scalars.close()
-            raise TrainingError(f"{stop}. Log: {paths['log']}")
-
+        self.train_seconds += seconds
         sums = ddp.all_reduce([sum(losses), len(losses), float(seen)], info)
         peak, kind = peak_memory_gib(dev)
         peak = ddp.all_reduce([peak], info, op="max")[0]
-        error = None
-        if info.is_main:
-            k = max(1, len(losses) // 20)
-            entry = {
-                "epoch": epoch,
-                "steps": len(losses),
-                "train_loss": sums[0] / max(sums[1], 1),
-                "initial_loss": float(np.mean(losses[:k])),
-                "final_steps_loss": float(np.mean(losses[-k:])),
-                "grad_norm_mean": float(np.mean(norms)),
-                "grad_norm_max": float(np.max(norms)),
-                "lr": sched.get_last_lr()[0],
-                "seconds": seconds,
-                "sequences_per_s": sums[2] / seconds if seconds > 0 else None,
-                "peak_memory_gib": peak,
-                "memory_kind": kind,
-            }
+        k = max(1, len(losses) // 20)
+        if probe is not None:  # the same windows before and after: no batch-to-batch noise
+            probe = {"probe_loss_start": probe, "probe_loss_end": self._probe_loss()}
+        return {
+            **(probe or {}),
+            "epoch": epoch,
+            "steps": len(losses),
+            "train_loss": sums[0] / max(sums[1], 1),
+            "initial_loss": float(np.mean(losses[:k])),
+            "final_steps_loss": float(np.mean(losses[-k:])),
+            "grad_norm_mean": float(np.mean(norms)),
+            "grad_norm_max": float(np.max(norms)),
+            "lr": sched.get_last_lr()[0],
+            "seconds": seconds,
+            "sequences_per_s": sums[2] / seconds if seconds > 0 else None,
+            "peak_memory_gib": peak,
+            "memory_kind": kind,
+        }
+
+    def _probe_loss(self) -> float:
+        """Loss on the first PROBE_WINDOWS training windows, eval mode (epoch 1's red flag reads it)."""
+        probe = self.train_set.subset(np.arange(min(PROBE_WINDOWS, len(self.train_set))))
+        loss, _ = validate(self.model, probe, self.loss, batch_size=self.cfg.batch_size, device=self.dev)
+        return loss
+
+    def _fail(self, code: str, message: str, epoch: int) -> None:
+        """Record the red flag, save the log as failed, raise TrainingError (every rank)."""
+        if self.info.is_main:
+            self.log.flag(code, message, epoch=epoch, step=self.step)
+            self.log["status"] = "failed"
+            self.log["totals"] = self.totals()
+            self.log.save()
+            self.scalars.close()
+        raise TrainingError(f"{message}. Log: {self.paths['log']}")
+
+    def end_of_epoch(self, entry: dict[str, Any]) -> bool:
+        """Validate, checkpoint, reload and re-measure, retain, flag, log (rank 0); True = stop early."""
+        error = stop = None
+        if self.info.is_main:
             try:
-                _end_of_epoch(cfg, log, scalars, entry, model, opt, sched, val_set, loss_spec, data,
-                              model_cfg, paths, dev, step, base, tolerance, say)  # fmt: skip
+                stop = self._checkpoint_epoch(entry)
             except TrainingError as exc:
                 error = str(exc)
-                log.flag("checkpoint_mismatch", error, epoch=epoch, step=step)
-            log.data["totals"] = _totals(log, train_seconds, run_started, dev, info)
+                self.log.flag("checkpoint_mismatch", error, epoch=entry["epoch"], step=self.step)
+            self.log["totals"] = self.totals()
             if error:
-                log.data["status"] = "failed"
-            log.save()
-        error = ddp.broadcast(error, info)
+                self.log["status"] = "failed"
+            self.log.save()
+        error, stop = ddp.broadcast((error, stop), self.info)
         if error:
-            if scalars:
-                scalars.close()
+            if self.scalars:
+                self.scalars.close()
             raise TrainingError(error)
+        return bool(stop)
 
-    result = None
-    if info.is_main:
+    def _checkpoint_epoch(self, entry: dict[str, Any]) -> bool:
+        cfg, log, paths, step = self.cfg, self.log, self.paths, self.step
+        epoch = entry["epoch"]
+        val_loss, val_cos = validate(
+            self.model, self.val_set, self.loss, batch_size=cfg.batch_size, device=self.dev
+        )
+        margin = val_cos - self.base["copy_last"]
+        entry.update(val_loss=val_loss, val_cosine=val_cos, margin_over_copy_last=margin)
+        epochs = [*log["epochs"], entry]
+        flags = []
+        if epoch == 1:
+            msg = loss_not_decreasing(
+                entry.get("probe_loss_start", entry["initial_loss"]),
+                entry.get("probe_loss_end", entry["final_steps_loss"]),
+            )
+            if msg:
+                flags.append(log.flag("loss_not_decreasing", msg, epoch=epoch, step=step))
+        if math.isfinite(val_loss):
+            msg = val_diverging(epochs)
+            if msg:
+                flags.append(log.flag("val_diverging", msg, epoch=epoch, step=step))
+        path = epoch_path(paths["checkpoints"], epoch)
+        record = {
+            "epoch": epoch,
+            "path": os.path.relpath(path, paths["log"].parent),
+            "val_loss": val_loss,
+            "val_cosine": val_cos,
+        }
+        history = {
+            "start": log["start"],
+            "epochs": epochs,
+            "steps": log["steps"],
+            "checkpoints": [*log["checkpoints"], record],
+            "red_flags": log["red_flags"],
+            "resumed_from": log["run"].get("resumed_from", []),
+        }
+        payload = {
+            **self._payload("epoch", path, epoch, {"val_loss": val_loss, "val_cosine": val_cos,
+                                                   "train_loss": entry["train_loss"]}),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(self.dev) if self.dev.type == "cuda" else None,
+            },
+            "history": history,
+        }  # fmt: skip
+        digest = save_checkpoint(path, payload)
+        record.update(weights_digest=digest, sha256=file_sha256(path))
+        log["epochs"].append(entry)
+        log["checkpoints"].append(record)
+        remeasured = _verify(
+            path, digest, val_cos, self.val_set, self.loss, cfg.batch_size, self.dev, self.tolerance
+        )
+        record["remeasured_val_cosine"] = remeasured
+        keep = retention(log["checkpoints"], cfg.keep_best)
+        for rec in log["checkpoints"]:
+            rec["kept"] = rec["epoch"] in keep
+            if not rec["kept"]:
+                (paths["log"].parent / rec["path"]).unlink(missing_ok=True)
+        entry["checkpoint"] = record["path"]
+        log["totals"]["peak_memory_gib"] = max(e["peak_memory_gib"] for e in log["epochs"])
+        self.scalars.add(
+            {
+                "train/epoch_loss": entry["train_loss"],
+                "val/loss": val_loss,
+                "val/cosine": val_cos,
+                "val/margin_over_copy_last": margin,
+                "train/grad_norm_epoch_mean": entry["grad_norm_mean"],
+                "train/lr": entry["lr"],
+                "perf/sequences_per_s": entry["sequences_per_s"],
+                "perf/peak_memory_gib": entry["peak_memory_gib"],
+            },
+            step,
+        )
+        best = best_epoch(log["start"], log["epochs"])
+        self.say(
+            f"epoch {epoch}/{cfg.epochs}: loss {entry['train_loss']:.4f}, val loss {val_loss:.4f}, val cos "
+            f"{val_cos:.4f} ({margin:+.4f} vs copy-last; best epoch {best['epoch']}), "
+            f"{entry['sequences_per_s'] or 0:,.0f} seq/s, peak {entry['peak_memory_gib']:.2f} GiB; "
+            f"{path.name} re-measured {remeasured:.4f}"
+        )
+        for f in flags:
+            self.say(f"red flag: {f['message']}")
+        stale = epoch - best["epoch"]
+        if cfg.patience and stale >= cfg.patience and epoch < cfg.epochs:
+            log["early_stop"] = {
+                "after_epoch": epoch,
+                "best_epoch": best["epoch"],
+                "reason": f"val cosine has not improved on epoch {best['epoch']}'s {best['val_cosine']:.4f} "
+                f"for {stale} epoch(s) (--patience {cfg.patience})",
+            }
+            self.say(f"early stop: {log['early_stop']['reason']}")
+            return True
+        return False
+
+    def _payload(self, kind: str, path: Path, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
+        """What every checkpoint file holds (an epoch one adds optimizer, scheduler, RNG, history)."""
+        return {
+            "kind": kind,
+            "path": str(path),
+            "config": self.model_cfg.to_dict(),
+            "preset": self.cfg.model_size,
+            "model": self.model.state_dict(),
+            "epoch": epoch,
+            "step": self.step,
+            "metrics": metrics,
+            "train_config": self.cfg.to_dict(),
+            "data": self.data,
+            "log": self.paths["log"].name,
+        }
+
+    def finish(self) -> TrainResult:
+        """Rank 0: the best epoch's weights (by val cosine, the start included) become the final model."""
+        log, paths = self.log, self.paths
         try:
-            _write_final(cfg, log, model, model_cfg, val_set, loss_spec, data, paths, dev, step, tolerance)
+            best = best_epoch(log["start"], log["epochs"])
+            self._restore(best)
+            self._write_final(best)
         except TrainingError:
-            log.data["status"] = "failed"
+            log["status"] = "failed"
             log.save()
-            scalars.close()
+            self.scalars.close()
             raise
-        log.data["status"] = "completed"
-        log.data["totals"] = _totals(log, train_seconds, run_started, dev, info)
+        log["status"] = "completed"
+        log["totals"] = self.totals()
         log.save()
-        scalars.close()
-        last = log.data["epochs"][-1] if log.data["epochs"] else {}
-        result = TrainResult(
+        self.scalars.close()
+        self.say(
+            f"final model: epoch {best['epoch']} (val cos {best['val_cosine']:.4f}; context-mean "
+            f"{self.base['context_mean']:.4f}, copy-last {self.base['copy_last']:.4f})"
+        )
+        self.say(f"wrote {paths['output']} and {paths['log']}")
+        return TrainResult(
             status="completed",
             output=str(paths["output"]),
             log=str(paths["log"]),
-            epochs_completed=len(log.data["epochs"]),
-            val_loss=last.get("val_loss"),
-            val_cosine=last.get("val_cosine"),
-            copy_last_val_cosine=base["copy_last"],
-            context_mean_val_cosine=base["context_mean"],
-            parameters=n_params,
-            seconds=time.perf_counter() - run_started,
-            red_flags=[f["message"] for f in log.data["red_flags"]],
+            epochs_completed=len(log["epochs"]),
+            val_loss=best.get("val_loss"),
+            val_cosine=best.get("val_cosine"),
+            copy_last_val_cosine=self.base["copy_last"],
+            context_mean_val_cosine=self.base["context_mean"],
+            parameters=self.n_params,
+            seconds=time.perf_counter() - self.started,
+            red_flags=[f["message"] for f in log["red_flags"]],
+            best_epoch=best["epoch"],
+            stopped_early=log.data.get("early_stop") is not None,
         )
-        say(f"wrote {paths['output']} and {paths['log']}")
-    if info.active:
-        torch.distributed.barrier()
-    return ddp.broadcast(result, info)
+
+    def _restore(self, best: dict[str, Any]) -> None:
+        """Load the weights of epoch `best` into the model (epoch 0: the seeded initial model)."""
+        last = self.log["epochs"][-1]["epoch"] if self.log["epochs"] else 0
+        if best["epoch"] == last:
+            return
+        if best["epoch"] == 0:
+            state = _initial_model(self.model_cfg, self.cfg.seed).state_dict()
+        else:
+            state = read_checkpoint(epoch_path(self.paths["checkpoints"], best["epoch"]))["model"]
+        self.model.load_state_dict(state)
+
+    def _write_final(self, best: dict[str, Any]) -> None:
+        metrics = {k: best.get(k) for k in ("val_loss", "val_cosine", "train_loss")}
+        out = self.paths["output"]
+        digest = save_checkpoint(out, self._payload("final", out, best["epoch"], metrics))
+        remeasured = _verify(
+            out,
+            digest,
+            best["val_cosine"],
+            self.val_set,
+            self.loss,
+            self.cfg.batch_size,
+            self.dev,
+            self.tolerance,
+        )
+        self.log["final"] = {
+            "path": out.name,
+            "epoch": best["epoch"],
+            "selected_by": "val_cosine",
+            "val_loss": best["val_loss"],
+            "val_cosine": best["val_cosine"],
+            "remeasured_val_cosine": remeasured,
+            "weights_digest": digest,
+            "sha256": file_sha256(out),
+        }
+
+    def totals(self) -> dict[str, Any]:
+        epochs = self.log["epochs"]
+        peak, kind = peak_memory_gib(self.dev)
+        rates = [e["sequences_per_s"] for e in epochs if e.get("sequences_per_s")]
+        return {
+            "train_seconds": sum(e["seconds"] for e in epochs) if epochs else self.train_seconds,
+            "wall_seconds_this_process": time.perf_counter() - self.started,
+            "peak_memory_gib": max([peak, *(e["peak_memory_gib"] for e in epochs)]),
+            "memory_kind": kind,
+            "sequences_per_s": float(np.mean(rates)) if rates else None,
+            "steps": sum(e["steps"] for e in epochs),
+            "world_size": self.info.world_size,
+        }
 
 
-def _end_of_epoch(cfg, log, scalars, entry, model, opt, sched, val_set, loss_spec, data, model_cfg,
-                  paths, dev, step, base, tolerance, say) -> None:  # fmt: skip
-    """Validate, checkpoint, reload and re-measure, retain, flag, log (rank 0)."""
-    epoch = entry["epoch"]
-    val_loss, val_cos = validate(model, val_set, loss_spec, batch_size=cfg.batch_size, device=dev)
-    entry.update(val_loss=val_loss, val_cosine=val_cos, margin_over_copy_last=val_cos - base["copy_last"])
-    epochs = [*log.data["epochs"], entry]
-    flags = []
-    if epoch == 1:
-        msg = loss_not_decreasing(entry["initial_loss"], entry["final_steps_loss"])
-        if msg:
-            flags.append(log.flag("loss_not_decreasing", msg, epoch=epoch, step=step))
-    if math.isfinite(val_loss):
-        msg = val_diverging(epochs)
-        if msg:
-            flags.append(log.flag("val_diverging", msg, epoch=epoch, step=step))
-    path = epoch_path(paths["checkpoints"], epoch)
-    record = {
-        "epoch": epoch,
-        "path": os.path.relpath(path, paths["log"].parent),
-        "val_loss": val_loss,
-        "val_cosine": val_cos,
-    }
-    history = {
-        "epochs": epochs,
-        "steps": log.data["steps"],
-        "checkpoints": [*log.data["checkpoints"], record],
-        "red_flags": log.data["red_flags"],
-        "resumed_from": log.data["run"].get("resumed_from", []),
-    }
-    payload = {
-        "kind": "epoch",
-        "path": str(path),
-        "config": model_cfg.to_dict(),
-        "preset": cfg.model_size,
-        "model": model.state_dict(),
-        "epoch": epoch,
-        "step": step,
-        "metrics": {"val_loss": val_loss, "val_cosine": val_cos, "train_loss": entry["train_loss"]},
-        "train_config": cfg.to_dict(),
-        "data": data,
-        "log": paths["log"].name,
-        "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(),
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-        },
-        "history": history,
-    }
-    digest = save_checkpoint(path, payload)
-    record.update(weights_digest=digest, sha256=file_sha256(path))
-    log.data["epochs"].append(entry)
-    log.data["checkpoints"].append(record)
-    remeasured = _verify(path, digest, val_cos, val_set, loss_spec, cfg.batch_size, dev, tolerance)
-    record["remeasured_val_cosine"] = remeasured
-    keep = retention(log.data["checkpoints"], cfg.keep_best)
-    for rec in log.data["checkpoints"]:
-        rec["kept"] = rec["epoch"] in keep
-        if not rec["kept"]:
-            (paths["log"].parent / rec["path"]).unlink(missing_ok=True)
-    entry["checkpoint"] = record["path"]
-    log.data["totals"]["peak_memory_gib"] = max(e["peak_memory_gib"] for e in log.data["epochs"])
-    scalars.add(
-        {
-            "train/epoch_loss": entry["train_loss"],
-            "val/loss": val_loss,
-            "val/cosine": val_cos,
-            "val/margin_over_copy_last": entry["margin_over_copy_last"],
-            "train/grad_norm_epoch_mean": entry["grad_norm_mean"],
-            "train/lr": entry["lr"],
-            "perf/sequences_per_s": entry["sequences_per_s"],
-            "perf/peak_memory_gib": entry["peak_memory_gib"],
-        },
-        step,
-    )
-    say(
-        f"epoch {epoch}/{cfg.epochs}: loss {entry['train_loss']:.4f}, val loss {val_loss:.4f}, val cos "
-        f"{val_cos:.4f} ({entry['margin_over_copy_last']:+.4f} vs copy-last), "
-        f"{entry['sequences_per_s'] or 0:,.0f} seq/s, peak {entry['peak_memory_gib']:.2f} GiB; "
-        f"{path.name} re-measured {remeasured:.4f}"
-    )
-    for f in flags:
-        say(f"red flag: {f['message']}")
+def best_epoch(
+    start: dict[str, Any], epochs: list[dict[str, Any]], min_delta: float = MIN_DELTA
+) -> dict[str, Any]:
+    """The epoch with the best val cosine, the untrained start (epoch 0) included; a later epoch
+    replaces an earlier best only when it is better by more than `min_delta` (noise is no progress)."""
+    best = start
+    for e in epochs:
+        if (
+            math.isfinite(e.get("val_cosine", float("nan")))
+            and e["val_cosine"] > best["val_cosine"] + min_delta
+        ):
+            best = e
+    return best
+
+
+def _initial_model(model_cfg: LVMConfig, seed: int) -> LVM:
+    """The model before any step: a function of (config, seed) only."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return LVM(model_cfg)
 
 
 def _verify(
@@ -643,53 +741,6 @@ def _verify(
             "the saved checkpoint is not the trained model"
         )
     return cos
-
-
-def _write_final(cfg, log, model, model_cfg, val_set, loss_spec, data, paths, dev, step, tolerance) -> None:
-    last = log.data["epochs"][-1]
-    payload = {
-        "kind": "final",
-        "path": str(paths["output"]),
-        "config": model_cfg.to_dict(),
-        "preset": cfg.model_size,
-        "model": model.state_dict(),
-        "epoch": last["epoch"],
-        "step": step,
-        "metrics": {k: last[k] for k in ("val_loss", "val_cosine", "train_loss")},
-        "train_config": cfg.to_dict(),
-        "data": data,
-        "log": paths["log"].name,
-    }
-    digest = save_checkpoint(paths["output"], payload)
-    remeasured = _verify(
-        paths["output"], digest, last["val_cosine"], val_set, loss_spec, cfg.batch_size, dev, tolerance
-    )
-    log.data["final"] = {
-        "path": paths["output"].name,
-        "epoch": last["epoch"],
-        "val_loss": last["val_loss"],
-        "val_cosine": last["val_cosine"],
-        "remeasured_val_cosine": remeasured,
-        "weights_digest": digest,
-        "sha256": file_sha256(paths["output"]),
-    }
-
-
-def _totals(
-    log: TrainingLog, train_seconds: float, started: float, dev: torch.device, info
-) -> dict[str, Any]:
-    epochs = log.data["epochs"]
-    peak, kind = peak_memory_gib(dev)
-    rates = [e["sequences_per_s"] for e in epochs if e.get("sequences_per_s")]
-    return {
-        "train_seconds": sum(e["seconds"] for e in epochs) if epochs else train_seconds,
-        "wall_seconds_this_process": time.perf_counter() - started,
-        "peak_memory_gib": max([peak, *(e["peak_memory_gib"] for e in epochs)]),
-        "memory_kind": kind,
-        "sequences_per_s": float(np.mean(rates)) if rates else None,
-        "steps": sum(e["steps"] for e in epochs),
-        "world_size": info.world_size,
-    }
 
 
 def _version() -> str:

@@ -48,11 +48,10 @@ def _text(words: list[str], rng: np.random.Generator) -> str:
     return text[0].upper() + text[1:]
 
 
-def drift_corpus(
+def drift_articles(
     n_articles: int = 300,
     *,
     seed: int = 0,
-    dim: int = 768,
     cycle: int = 24,
     topic_words: int = 4,
     step: int = 2,
@@ -61,8 +60,8 @@ def drift_corpus(
     filler_words: int = 6,
     mean_chunks: float = 17.0,
     shuffled: bool = False,
-) -> SynthCorpus:
-    """A corpus with a learnable next-chunk transition (see module docstring); deterministic per seed."""
+) -> list[tuple[str, str, int, list[str], int, int]]:
+    """The corpus's articles as (article_id, title, domain, chunk texts, task, modifier); deterministic."""
     if n_articles < 1:
         raise InputError("n_articles must be at least 1")
     domains, surnames, places = vocabulary()
@@ -71,8 +70,8 @@ def drift_corpus(
     rng = np.random.default_rng([seed, 101])
     order_rng = np.random.default_rng([seed, 102])  # shuffling never changes the texts drawn
     names = surnames + places
-    records: list[ChunkRecord] = []
     width = len(str(n_articles))
+    articles = []
     for a in range(n_articles):
         domain = int(rng.integers(N_DOMAINS))
         vocab = domains[domain]
@@ -89,29 +88,40 @@ def drift_corpus(
             texts = [texts[j] for j in order_rng.permutation(n_chunks)]
         title = " ".join(w.capitalize() for w in core[:2]) or f"Article {a}"
         task, modifier = int(rng.integers(32)), int(rng.integers(64))
-        for i, text in enumerate(texts):
-            records.append(
-                ChunkRecord(f"drift-{a:0{width}d}", i, text, title, domain, task, modifier, "synthetic-drift")
-            )
+        articles.append((f"drift-{a:0{width}d}", title, domain, texts, task, modifier))
+    return articles
+
+
+def drift_corpus(
+    n_articles: int = 300,
+    *,
+    seed: int = 0,
+    dim: int = 768,
+    shuffled: bool = False,
+    **shape: float,
+) -> SynthCorpus:
+    """A corpus with a learnable next-chunk transition (see module docstring); deterministic per seed.
+    `shape`: cycle, topic_words, step, topic_repeat, core_words, filler_words, mean_chunks."""
+    articles = drift_articles(n_articles, seed=seed, shuffled=shuffled, **shape)
+    records = [
+        ChunkRecord(aid, i, text, title, domain, task, modifier, "synthetic-drift")
+        for aid, title, domain, texts, task, modifier in articles
+        for i, text in enumerate(texts)
+    ]
     encoder = get_encoder("hashing", dim=dim)
     vectors = encoder.encode([r.text for r in records])
+    params = dict(DRIFT_SHAPE, **shape)
     meta = {
-        "generator": "lvmgate.lvm.synthetic.drift_corpus",
+        "generator": "lvmgate.synth.learnable.drift_corpus",
         "encoder": encoder.spec,
         "dim": dim,
         "n_articles": n_articles,
         "n_chunks": len(records),
         "fault": "shuffled_order" if shuffled else None,
-        "params": {
-            "seed": seed,
-            "cycle": cycle,
-            "topic_words": topic_words,
-            "step": step,
-            "topic_repeat": topic_repeat,
-            "core_words": core_words,
-            "filler_words": filler_words,
-            "mean_chunks": mean_chunks,
-            "shuffled": shuffled,
-        },
+        "params": {"seed": seed, **params, "shuffled": shuffled},
     }
     return SynthCorpus(records, np.ascontiguousarray(vectors, dtype=np.float32), meta)
+
+
+DRIFT_SHAPE = {"cycle": 24, "topic_words": 4, "step": 2, "topic_repeat": 2, "core_words": 2, "filler_words": 6,
+               "mean_chunks": 17.0}  # fmt: skip

@@ -276,8 +276,13 @@ def synthesize(
     mean_chunks: float = 20.0,
     encoder: str = "hashing",
     fault_fraction: float | None = None,
+    learnable: bool = False,
 ) -> SynthCorpus:
-    """Generate a corpus (records + vectors) deterministically for `seed`, with one optional fault."""
+    """Generate a corpus (records + vectors) deterministically for `seed`, with one optional fault.
+    `learnable`: the articles of `lvmgate.synth.learnable` (a next chunk a model can learn from its
+    context; `coherence`, `drift`, `window`, `core_share` and `mean_chunks` do not apply), so that a
+    trained LVM can pass phase 2 end to end; every fault applies as usual (`shuffled_order` removes
+    the learnable transition)."""
     if fault is not None and fault not in FAULTS:
         raise InputError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
     if n_articles < 1:
@@ -288,12 +293,18 @@ def synthesize(
         n_articles, dim, seed, coherence, drift, window, core_share, mean_chunks, encoder, fault
     )
     rng = np.random.default_rng(seed)
-    writer = _Writer(rng, params)
-    width = len(str(n_articles))
     articles: list[tuple[str, str, int, list[str]]] = []
-    for a in range(n_articles):
-        title, domain, chunks, _core = writer.article(a)
-        articles.append((f"wiki-{a:0{width}d}", title, domain, chunks))
+    if learnable:
+        from lvmgate.synth.learnable import drift_articles  # the package's own generator of that corpus
+
+        drift = drift_articles(n_articles, seed=seed)
+        articles = [(aid, title, domain, texts) for aid, title, domain, texts, _task, _mod in drift]
+    else:
+        writer = _Writer(rng, params)
+        width = len(str(n_articles))
+        for a in range(n_articles):
+            title, domain, chunks, _core = writer.article(a)
+            articles.append((f"wiki-{a:0{width}d}", title, domain, chunks))
 
     frng = np.random.default_rng([seed, 7])  # fault randomness, separate from the clean corpus
     texts_fn = _FAULT_TEXT.get(fault or "")
@@ -312,14 +323,14 @@ def synthesize(
     vectors = enc.encode([r.text for r in records])
     records, vectors = _FAULT_ROWS.get(fault or "", _identity)(records, vectors, frng, fault_fraction)
     meta = {
-        "generator": "lvmgate.synth",
+        "generator": "lvmgate.synth" + (" (learnable: lvmgate.synth.learnable)" if learnable else ""),
         "encoder": declared,
         "dim": int(vectors.shape[1]),
         "n_articles": len({r.article_id for r in records}),
         "n_chunks": len(records),
         "fault": fault,
         "fault_description": FAULTS.get(fault or ""),
-        "params": {k: v for k, v in params.__dict__.items()},
+        "params": {**params.__dict__, "learnable": learnable},
     }
     return SynthCorpus(records, np.ascontiguousarray(vectors, dtype=np.float32), meta)
 
