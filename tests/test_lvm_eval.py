@@ -13,6 +13,7 @@ from lvmgate.errors import InputError
 from lvmgate.lvm.baselines import RidgeBaseline, context_mean, copy_last, evaluate_baselines
 from lvmgate.lvm.evaluate import (
     Evaluation,
+    contrastive_accuracy,
     evaluate_predictors,
     full_bank_ranks,
     recall_selection,
@@ -65,6 +66,46 @@ def test_ranks_match_brute_force(n, q, seed, block):
     want = (s > s[np.arange(q), targets][:, None] + 1e-5).sum(axis=1)
     want[zero[targets]] = n  # a zero target row cannot be found
     np.testing.assert_array_equal(ranks, want)
+
+
+@FAST
+@given(n=st.integers(4, 60), q=st.integers(1, 8), seed=st.integers(0, 10_000), block=st.integers(1, 25))
+def test_contrastive_accuracy_and_the_top1_row_match_brute_force(n, q, seed, block):
+    rng = np.random.default_rng(seed)
+    bank = unit(rng.normal(size=(n, 6))).astype(np.float32)
+    queries = rng.normal(size=(q, 6)).astype(np.float32)
+    targets = rng.integers(0, n, size=q)
+    top1 = np.zeros(q, dtype=np.int64)
+    ranks = full_bank_ranks(queries, targets, bank, bank_block=block, query_block=3, top1=top1)
+    s = unit(queries) @ bank.T  # (q, n)
+    np.testing.assert_array_equal(top1, s.argmax(axis=1))
+    ca = contrastive_accuracy(queries, targets, ranks, bank)
+    for i, t in enumerate(targets):  # the LCM paper's definition, written out
+        others = [j for j in range(n) if abs(j - t) > 1]  # not the target, not its two neighbours
+        farther = sum(s[i, j] <= s[i, t] + 1e-5 for j in others)
+        assert ca[i] == pytest.approx(farther / len(others))
+    assert ((ca >= 0) & (ca <= 1)).all()
+
+
+def test_next_concept_metrics_of_the_truth_a_copy_and_the_mean():
+    ps = toy_set()
+    val = ps["val"]
+    ev = evaluate_predictors({"copy_last": copy_last, "context_mean": context_mean}, val, resamples=100)
+    ctx, tgt = val.gather(np.arange(len(val)))
+    cl, cm = ev.metrics["copy_last"], ev.metrics["context_mean"]
+    max_next = (np.einsum("bd,bwd->bw", tgt, ctx)).max(1)
+    # PAR of a copy: its max context cosine is 1 (itself), over the truth's
+    assert cl.paraphrase_ratio.value == pytest.approx(1.0 / max_next.mean(), rel=1e-6)
+    assert cl.paraphrase_ratio.low <= cl.paraphrase_ratio.value <= cl.paraphrase_ratio.high
+    assert cl.l2.value == pytest.approx(np.linalg.norm(ctx[:, -1] - tgt, axis=1).mean(), rel=1e-6)
+    # a nearest-decoder round trip of a copy decodes to the copied row itself
+    assert cl.round_trip_l2.value == pytest.approx(cl.l2.value, rel=1e-5)
+    assert 0 <= cm.contrastive_accuracy.value <= 1
+    # the truth: l2 0, its own row decoded, every other row farther (CA 1), PAR 1
+    oracle = evaluate_predictors({"truth": lambda c: tgt[: len(c)]}, val, batch_size=len(val), resamples=0)
+    t = oracle.metrics["truth"]
+    assert t.l2.value == pytest.approx(0, abs=1e-6) and t.round_trip_l2.value == pytest.approx(0, abs=1e-6)
+    assert t.contrastive_accuracy.value == 1.0 and t.paraphrase_ratio.value == pytest.approx(1.0)
 
 
 def test_duplicates_of_the_target_do_not_push_it_down():

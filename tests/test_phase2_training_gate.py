@@ -47,23 +47,10 @@ TRAIN = {"model_size": "tiny", "batch_size": 64, "lr": 3e-3, "threads": 1}
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """The shared drift workspace of the 2.3 tests (store, drift.npz with val/test splits, a tiny LVM
-    trained on it with its log; lvmgate.testing.shared), plus, here, a model trained on shuffled
-    sequences in a store of its own and a run with an absurd learning rate."""
+    trained on it with its log; lvmgate.testing.shared), plus, here, a run with an absurd learning rate."""
     root = shared_dir(tmp_path_factory, "recon23", build_workspace)
     own = tmp_path_factory.mktemp("gate22")
-    store = EmbeddedStore(own / "store")
-    c = drift_corpus(200, seed=1, shuffled=True)
-    store.ingest("drift_shuffled", c.records, c.vectors, encoder=c.meta["encoder"])
-    store.close()
-    args = ["prepare", "--store", str(own / "store"), "--dataset", "drift_shuffled", "--context-window", "5"]
-    assert (
-        cli([*args, "--stride", "1", "--val-split", "0.2", "--output", str(own / "drift_shuffled.npz")]) == 0
-    )
     models = own / "models"
-    shuffled = TrainConfig(
-        data=str(own / "drift_shuffled.npz"), output=str(models / "shuffled.pt"), epochs=3, **TRAIN
-    )
-    train(shuffled, progress=None)
     with pytest.raises(TrainingError, match="lower the learning rate"):
         train(
             TrainConfig(
@@ -76,7 +63,7 @@ def work(tmp_path_factory):
 
 def gate(work, model: Path, name: str, data: str = "drift", only: str = "2_1 or 2_2", val: str | None = None):
     """`lvmgate gate phase2` on `model`, the 2.1 and 2.2 gate files only (the whole phase runs in
-    test_phase2_reconstruction_gate.py). `data` drift is the shared workspace, drift_shuffled our own."""
+    test_phase2_reconstruction_gate.py), on the shared drift workspace."""
     base = work["root"] if data == "drift" else work["own"]
     out = work["own"]
     p = subprocess.run(
@@ -176,9 +163,51 @@ def test_a_planted_copy_last_model_is_stop(work):
     assert "copying" in p.stdout and re.search(r"model (-0\.\d+), copy-last \1", margin), margin
 
 
+@pytest.fixture(scope="module")
+def demos(tmp_path_factory):
+    """The whole pipeline from the command line, as a user runs it: `lvmgate demo` synthesises a
+    learnable corpus (`synth --learnable`), ingests it, runs phase 1, prepares windows, trains the tiny
+    LVM and runs phase 2; once on the clean corpus and once on the same corpus with its chunk order
+    shuffled inside every article (`--fault shuffled_order`: the learnable transition is gone)."""
+    root = tmp_path_factory.mktemp("demo")
+    out = {}
+    for name, extra in (
+        ("go", ["--phases", "1-2"]),
+        ("shuffled", ["--phases", "2", "--fault", "shuffled_order"]),
+    ):
+        p = subprocess.run(
+            [sys.executable, "-m", "lvmgate", "demo", *extra, "--articles", "200", "--seed", "1", "--epochs", "6",
+             "--store", str(root / "store"), "--work-dir", str(root / "work"),
+             "--report-dir", str(root / "reports" / name), "--no-progress"],
+            capture_output=True, text=True, timeout=400, env=ENV,
+        )  # fmt: skip
+        phases = {
+            n: json.loads(f.read_text())
+            for n in (1, 2)
+            if (f := root / "reports" / name / f"phase{n}.json").exists()
+        }
+        out[name] = (p, phases)
+    return out
+
+
+@pytest.mark.proves(go=list(criterion_ids("2.2")))
+def test_the_cli_pipeline_on_a_learnable_corpus_passes_phases_1_and_2(demos):
+    p, phases = demos["go"]
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    for cmd in ("synth", "gate phase1", "prepare", "train", "gate phase2"):
+        assert f"$ lvmgate {cmd}" in p.stdout  # every step printed as the command a user types
+    for n in (1, 2):
+        assert phases[n]["decision"] in ("GO", "WARN") and not failing(phases[n]), failing(phases[n])
+    for cid in criterion_ids("2.2"):
+        expect(phases[2], cid, "pass")
+    assert "epoch 1/" not in p.stdout  # --no-progress reaches the trainer
+
+
 @pytest.mark.proves(stop=["2.2.cosine_margin_context_mean", "2.2.hit10_margin_context_mean"])
-def test_a_model_trained_on_shuffled_sequences_is_stop(work):
-    summary = judged(work, work["own"] / "models" / "shuffled.pt", data="drift_shuffled")
+def test_the_same_pipeline_on_shuffled_sequences_is_stop(demos):
+    p, phases = demos["shuffled"]
+    assert p.returncode == 1 and phases[2]["decision"] == "STOP" and 1 not in phases
+    summary = phases[2]
     assert {"2.2.next_vs_context_margin", "2.2.cosine_margin_context_mean", "2.1.order_margin"} <= failing(
         summary
     )
