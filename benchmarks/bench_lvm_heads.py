@@ -1,5 +1,5 @@
 """The LVM's head on real text: residual (starts at the context mean) vs plain (random start), beside
-the free baselines, in one run. Prints val cosine, hit@10 (the plan's Recall@10), contrastive accuracy
+the free baselines (and a closed-form ridge map), in one run. Prints val cosine, hit@10 (the plan's Recall@10), contrastive accuracy
 (CA) and paraphrase ratio (PAR) of each predictor on article-disjoint validation windows.
 
 Text (two corpora, so nothing is tuned on one):
@@ -35,7 +35,7 @@ import numpy as np
 from lvmgate.cli import main as cli
 from lvmgate.corpus import ChunkRecord
 from lvmgate.encoders import get_encoder
-from lvmgate.lvm.baselines import ContextMean, CopyLast
+from lvmgate.lvm.baselines import ContextMean, CopyLast, RidgeBaseline
 from lvmgate.lvm.checkpoint import load_lvm
 from lvmgate.lvm.evaluate import evaluate_predictors
 from lvmgate.lvm.predictor import TorchPredictor
@@ -112,7 +112,8 @@ def run_corpus(name: str, articles, root: Path, args) -> dict:
     assert cli(["prepare", "--store", str(root / "store"), "--dataset", name, "--context-window", "5",
                 "--stride", "1", "--val-split", "0.2", "--seed", "0", "--output", str(data)]) == 0  # fmt: skip
     val = SequenceSet.load(root / f"{name}_val.npz")
-    predictors = {"copy_last": CopyLast(), "context_mean": ContextMean()}
+    ridge = RidgeBaseline.fit(SequenceSet.load(data))
+    predictors = {"copy_last": CopyLast(), "context_mean": ContextMean(), "ridge": ridge}
     runs = {}
     for cfg_name, extra in CONFIGS.items():
         cfg = TrainConfig(data=str(data), output=str(root / name / f"{cfg_name}.pt"), model_size="tiny",

@@ -144,6 +144,8 @@ def portable_url(url: str) -> str:
     parts = urlsplit(str(url))
     if parts.scheme in ("", "file"):
         return os.path.abspath(url[len("file://") :] if parts.scheme == "file" else url)
+    if parts.scheme == "sqlite" and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.abspath(url[len("sqlite:///") :])  # relative -> sqlite:////abs
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

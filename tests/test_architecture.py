@@ -13,7 +13,18 @@ ROOT = Path(lvmgate.__file__).parent
 
 # docs/architecture.md's map: a part may import its own layer (without cycles) and the layers below.
 LAYERS = {
-    "foundation": {"errors", "tmd", "io", "results", "criteria", "stats", "policy", "sentences", "gate"},
+    "foundation": {
+        "errors",
+        "tmd",
+        "io",
+        "results",
+        "criteria",
+        "stats",
+        "policy",
+        "sentences",
+        "gate",
+        "lazy",
+    },
     "report": {"report"},
     "data": {"corpus", "encoders", "stores", "synth", "decoders", "sequences"},
     "model": {"lvm", "metrics", "training"},

@@ -135,8 +135,14 @@ def test_nearest_never_answers_with_a_context_row_and_bleu_is_sacrebleus(go, wor
     ref = BLEU(tokenize="13a", smooth_method="exp").corpus_score(hyps, [refs]).score / 100
     assert go.decoders["nearest"].metrics["lvm"]["bleu4"].value == pytest.approx(ref, abs=1e-9)
     written = json.loads((work / "go.json").read_text())
-    assert written["kind"] == "reconstruction_comparison" and written["format"] == "lvmgate.reconstruction/1"
+    assert written["kind"] == "reconstruction_comparison" and written["format"] == "lvmgate.reconstruction/2"
     assert written["criteria"]["2.3.lvm_cosine"]["value"]["low"] >= 0.6
+    # the LCM paper's next-concept numbers on the same windows: the model is nearer the truth than a
+    # copy and does not copy its context
+    v = go.vector
+    assert v["lvm"]["l2"].value < v["copy_last"]["l2"].value
+    assert v["lvm"]["contrastive_accuracy"].value > v["context_mean"]["contrastive_accuracy"].value
+    assert v["lvm"]["paraphrase_ratio"].value < 1.5 < v["copy_last"]["paraphrase_ratio"].value
 
 
 # -- baselines and broken models STOP ---------------------------------------------------------------

@@ -73,6 +73,20 @@ def test_sqlite_url_form_and_persistence(tmp_path):
     np.testing.assert_array_equal(np.asarray(vec), _canonical(recs, vecs)[1])
 
 
+def test_sqlite_urls_follow_sqlalchemy_relative_and_absolute(tmp_path, monkeypatch):
+    # sqlite:///x.db is relative to the working directory, sqlite:////abs/x.db absolute (SQLAlchemy)
+    monkeypatch.chdir(tmp_path)
+    recs, vecs = _data()
+    with open_store("sqlite:///rel/s.db") as store:
+        store.ingest("wiki", recs, vecs)
+    assert (tmp_path / "rel" / "s.db").is_file() and not Path("/rel/s.db").exists()
+    with open_store(f"sqlite:////{tmp_path.relative_to('/')}/rel/s.db") as again:
+        assert again.datasets() == ["wiki"]
+    for bad in ("sqlite://", "sqlite:///", "sqlite://host/x.db"):
+        with pytest.raises(InputError, match=r"sqlite:///relative/lvm\.db or sqlite:////absolute"):
+            open_store(bad)
+
+
 @pytest.mark.parametrize("source", ["memmap_npy", "float64", "strided", "identity_order"])
 def test_vector_inputs_of_every_kind(tmp_path, source):
     recs, vecs = _data(dim=8)

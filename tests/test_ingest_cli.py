@@ -124,6 +124,18 @@ def test_wrong_dimension(seeded, capsys):
     assert _state(url) == before
 
 
+def test_the_declared_encoders_dimension_is_the_default(seeded, capsys):
+    # --vectors-encoder names what made the vectors; its dimension is expected without --dim
+    url, chunks, vectors, _ = seeded
+    code, err = _run(capsys, chunks, "--vectors", vectors, "--vectors-encoder", f"hashing:dim={DIM}",
+                     "--store", url, "--dataset", "declared")  # fmt: skip
+    assert code == 0, err
+    code, err = _run(capsys, chunks, "--vectors", vectors, "--vectors-encoder", "minilm:weights=abc",
+                     "--store", url, "--dataset", "declared2")  # fmt: skip
+    assert code == 2
+    _assert_one_line(err, f"{DIM}-D, expected 384")  # minilm's, not 768
+
+
 def test_nan_values_need_allow_invalid(seeded, tmp_path, capsys):
     url, chunks, _vectors, before = seeded
     nan = tmp_path / "nan.npy"

@@ -101,20 +101,6 @@ def message(summary, cid):
     return next(c["reason"] for c in summary["criteria"] if c["id"] == cid)
 
 
-@pytest.mark.proves(go=list(criterion_ids("2.2")))
-def test_a_model_that_learned_the_sequence_passes_2_2(work):
-    p, summary = gate(work, work["root"] / "models" / "go.pt", "go")
-    assert p.returncode == 0, p.stdout[-3000:]
-    assert list(statuses(summary)) == list(criterion_ids("2.2"))
-    for cid in criterion_ids("2.2"):
-        expect(summary, cid, "pass")
-    # nothing fails; 2.3 and 2.4 were not run here, so the phase says it is a partial run (WARN)
-    assert summary["decision"] == "WARN" and {c["status"] for c in summary["criteria"]} == {"pass"}
-    assert set(summary["unjudged"]) == {c for s in ("2.3", "2.4") for c in criterion_ids(s)}
-    report = (work["own"] / "reports" / "go" / "phase_2_report.md").read_text()
-    assert "training time" in report and "Checkpoint reloaded" in report and "held-out articles" in report
-
-
 def plant_copy_last(work) -> Path:
     """An LVM that returns its last context vector, with a log that vouches for it consistently."""
     dim = 768
@@ -152,7 +138,12 @@ def test_a_planted_copy_last_model_is_stop(work):
     # PAR of a copy: 1 / mean max cos(next, context), measured here above 1.75
     par = next(c for c in summary["criteria"] if c["id"] == "2.2.paraphrase_ratio")
     assert par["value"] > 1.75 and "copies its context" in par["fail_action"]
-    assert "Next-concept metrics" in (work["own"] / "reports" / "copy" / "phase_2_report.md").read_text()
+    report = (work["own"] / "reports" / "copy" / "phase_2_report.md").read_text()
+    assert (
+        "Next-concept metrics" in report and "Checkpoint reloaded" in report and "held-out articles" in report
+    )
+    # 2.3 and 2.4 were not run here (-k): the phase lists them as unjudged, never as passed
+    assert set(summary["unjudged"]) == {c for s in ("2.3", "2.4") for c in criterion_ids(s)}
     # its log and checkpoint are consistent: it is the behaviour that fails, not the bookkeeping
     assert (
         statuses(summary)["2.2.checkpoint_metric_error"]
@@ -161,60 +152,6 @@ def test_a_planted_copy_last_model_is_stop(work):
     )
     margin = message(summary, "2.2.next_vs_context_margin")
     assert "copying" in p.stdout and re.search(r"model (-0\.\d+), copy-last \1", margin), margin
-
-
-@pytest.fixture(scope="module")
-def demos(tmp_path_factory):
-    """The whole pipeline from the command line, as a user runs it: `lvmgate demo` synthesises a
-    learnable corpus (`synth --learnable`), ingests it, runs phase 1, prepares windows, trains the tiny
-    LVM and runs phase 2; once on the clean corpus and once on the same corpus with its chunk order
-    shuffled inside every article (`--fault shuffled_order`: the learnable transition is gone)."""
-    root = tmp_path_factory.mktemp("demo")
-    out = {}
-    for name, extra in (
-        ("go", ["--phases", "1-2"]),
-        ("shuffled", ["--phases", "2", "--fault", "shuffled_order"]),
-    ):
-        p = subprocess.run(
-            [sys.executable, "-m", "lvmgate", "demo", *extra, "--articles", "200", "--seed", "1", "--epochs", "6",
-             "--store", str(root / "store"), "--work-dir", str(root / "work"),
-             "--report-dir", str(root / "reports" / name), "--no-progress"],
-            capture_output=True, text=True, timeout=400, env=ENV,
-        )  # fmt: skip
-        phases = {
-            n: json.loads(f.read_text())
-            for n in (1, 2)
-            if (f := root / "reports" / name / f"phase{n}.json").exists()
-        }
-        out[name] = (p, phases)
-    return out
-
-
-@pytest.mark.proves(go=list(criterion_ids("2.2")))
-def test_the_cli_pipeline_on_a_learnable_corpus_passes_phases_1_and_2(demos):
-    p, phases = demos["go"]
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
-    for cmd in ("synth", "gate phase1", "prepare", "train", "gate phase2"):
-        assert f"$ lvmgate {cmd}" in p.stdout  # every step printed as the command a user types
-    for n in (1, 2):
-        assert phases[n]["decision"] in ("GO", "WARN") and not failing(phases[n]), failing(phases[n])
-    for cid in criterion_ids("2.2"):
-        expect(phases[2], cid, "pass")
-    assert "epoch 1/" not in p.stdout  # --no-progress reaches the trainer
-
-
-@pytest.mark.proves(stop=["2.2.cosine_margin_context_mean", "2.2.hit10_margin_context_mean"])
-def test_the_same_pipeline_on_shuffled_sequences_is_stop(demos):
-    p, phases = demos["shuffled"]
-    assert p.returncode == 1 and phases[2]["decision"] == "STOP" and 1 not in phases
-    summary = phases[2]
-    assert {"2.2.next_vs_context_margin", "2.2.cosine_margin_context_mean", "2.1.order_margin"} <= failing(
-        summary
-    )
-    expect(summary, "2.2.cosine_margin_context_mean", "fail")
-    expect(summary, "2.2.hit10_margin_context_mean", "fail")
-    row = next(c for c in summary["criteria"] if c["id"] == "2.2.next_vs_context_margin")
-    assert "predicts a context vector" in row["fail_action"]  # what the gate prints beside the STOP
 
 
 @pytest.mark.proves(stop=["2.2.nonfinite_loss"])

@@ -164,4 +164,5 @@ def test_recorded_store_urls_are_absolute_and_carry_no_password(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert portable_url("artifacts/store") == str(tmp_path / "artifacts" / "store")
     assert portable_url("postgresql://lvm:s3cret@db.local:5433/lnsp") == "postgresql://lvm@db.local:5433/lnsp"
-    assert portable_url("sqlite:///data/x.db") == "sqlite:///data/x.db"
+    assert portable_url("sqlite:///data/x.db") == f"sqlite:///{tmp_path}/data/x.db"  # SQLAlchemy: relative
+    assert portable_url("sqlite:////srv/x.db") == "sqlite:////srv/x.db"  # already absolute

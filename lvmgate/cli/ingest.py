@@ -78,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         vectors = _load_vectors(args.vectors)
         encoder_spec, meta_dim = _declared_encoder(args.vectors)
         encoder_spec = args.vectors_encoder or encoder_spec
-        expected = args.dim or meta_dim or 768
+        from lvmgate.encoders import declared_dim
+
+        expected = args.dim or meta_dim or declared_dim(encoder_spec) or 768
         if vectors.ndim == 2 and vectors.shape[1] != expected:
             raise InputError(
                 f"{args.vectors}: vectors are {vectors.shape[1]}-D, expected {expected} (pass --dim {vectors.shape[1]} to accept)"

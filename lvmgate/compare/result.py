@@ -19,7 +19,7 @@ from lvmgate.results import Estimate, Result
 KIND = "reconstruction_comparison"
 
 
-FORMAT = "lvmgate.reconstruction/1"
+FORMAT = "lvmgate.reconstruction/2"  # /2: next-concept metrics under "vector"
 
 
 PLAN_SECTION = "2.3"
@@ -78,7 +78,7 @@ class ReconstructionComparison(Result):
     test_set: dict[str, Any]
     model: dict[str, Any]
     sample: dict[str, Any]
-    vector: dict[str, dict[str, Estimate]]  # predictor -> cosine, next_vs_context
+    vector: dict[str, dict[str, Estimate]]  # predictor -> cosine, next_vs_context, l2, round_trip_l2, CA, PAR
     decoders: dict[str, DecoderComparison]
     latency: dict[str, Any]
     baseline_1_4: dict[str, Any] | None

@@ -139,7 +139,7 @@ def _compare(
     from lvmgate.decoders.vec2text import FETCH_HELP, weights_available
     from lvmgate.encoders import get_encoder
     from lvmgate.lvm.baselines import context_mean, copy_last
-    from lvmgate.lvm.evaluate import window_scores
+    from lvmgate.lvm.evaluate import max_context_cosine, window_scores
     from lvmgate.lvm.predictor import check_prediction
     from lvmgate.metrics.reconstruction import bleu_statistics, cosine_rows, token_f1
 
@@ -232,11 +232,16 @@ def _compare(
 
     vector: dict[str, dict[str, Estimate]] = {}
     cos_items: dict[str, np.ndarray] = {}
+    max_next = max_context_cosine(tgt, ctx)  # (n,) the truth's nearness to its context (PAR's denominator)
     for name in PREDICTORS:
         cos, nvc = window_scores(preds[name], ctx, tgt)
         cos = np.nan_to_num(cos, nan=0.0)
         cos_items[name] = cos
-        vector[name] = {"cosine": boot.mean(cos), "next_vs_context": boot.mean(np.nan_to_num(nvc, nan=-2.0))}
+        vector[name] = {
+            "cosine": boot.mean(cos),
+            "next_vs_context": boot.mean(np.nan_to_num(nvc, nan=-2.0)),
+            **_next_concept(boot, preds[name], tgt, tgt_rows, cos - nvc, max_next, ts.bank),
+        }
     margins = {
         base: boot.estimate(
             float(np.mean(cos_items["lvm"] - cos_items[base])),
@@ -415,6 +420,28 @@ def _compare(
     if output is not None:
         comparison.write(output)
     return comparison
+
+
+def _next_concept(boot, pred, tgt, tgt_rows, max_pred, max_next, bank) -> dict[str, Estimate]:
+    """The LCM paper's l2, round-trip l2 (nearest decoder), CA and PAR on the sampled windows, paired
+    with the other numbers (the same article resamples); lvmgate.lvm.evaluate defines them."""
+    from lvmgate.lvm.evaluate import contrastive_accuracy, full_bank_ranks
+
+    pred = np.asarray(pred, dtype=np.float32)
+    top1 = np.zeros(len(pred), dtype=np.int64)
+    ranks = full_bank_ranks(pred, tgt_rows, bank, top1=top1)
+    l2 = np.linalg.norm(pred.astype(np.float64) - tgt, axis=1)
+    round_trip = np.linalg.norm(np.asarray(bank[top1], np.float64) - tgt, axis=1)
+    par = boot.estimate(
+        float(np.mean(max_pred) / np.mean(max_next)),
+        boot.mean_samples(max_pred) / boot.mean_samples(max_next),
+    )
+    return {
+        "l2": boot.mean(l2),
+        "round_trip_l2": boot.mean(round_trip),
+        "contrastive_accuracy": boot.mean(contrastive_accuracy(pred, tgt_rows, ranks, bank)),
+        "paraphrase_ratio": par,
+    }
 
 
 def _now() -> str:

@@ -48,6 +48,7 @@ from lvmgate.deploy.predictor import (
     QueueTimeout,
     build_search,
 )
+from lvmgate.deploy.requests import ApiError, RequestParser
 from lvmgate.errors import InputError
 from lvmgate.lvm.predictor import limit_threads
 from lvmgate.results import Result
@@ -139,17 +140,17 @@ class Backend:
     def encode(self, texts: list[str]) -> np.ndarray:
         """(w, D) vectors of context texts with the dataset's declared encoder (loaded on first use)."""
         if self.encoder is None:
-            raise _ApiError(422, "no_encoder", f"dataset {self.dataset!r} declares no encoder: send vectors")
+            raise ApiError(422, "no_encoder", f"dataset {self.dataset!r} declares no encoder: send vectors")
         if self._encoder_obj is None:
             from lvmgate.encoders import get_encoder
 
             try:
                 self._encoder_obj = get_encoder(self.encoder)
             except Exception as exc:  # missing weights or package: say so, keep serving vectors
-                raise _ApiError(503, "encoder_unavailable", f"encoder {self.encoder!r}: {exc}") from None
+                raise ApiError(503, "encoder_unavailable", f"encoder {self.encoder!r}: {exc}") from None
         vecs = np.asarray(self._encoder_obj.encode(texts), dtype=np.float32)
         if vecs.shape != (len(texts), self.dim):
-            raise _ApiError(
+            raise ApiError(
                 503, "encoder_mismatch", f"encoder gave {vecs.shape}, bank dimension is {self.dim}"
             )
         return vecs
@@ -256,12 +257,6 @@ def rss_bytes() -> float:
 
 
 # -- the ASGI app ------------------------------------------------------------------------------------
-class _ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
 def create_app(backend: Backend, cfg: ServeConfig, log_stream: IO[str] | None = None):
     """The Starlette app serving `backend` with `cfg`'s limits."""
     from starlette.applications import Starlette
@@ -277,10 +272,7 @@ def create_app(backend: Backend, cfg: ServeConfig, log_stream: IO[str] | None = 
     )
     stream = log_stream or (open(cfg.log_file, "a", encoding="utf-8") if cfg.log_file else sys.stderr)
     log = JsonLog(stream, metrics.log_lines)
-    # binary bodies are exact; a JSON float takes at most ~26 characters
-    max_values = cfg.max_request_batch * cfg.max_context * dim
-    max_body_binary = 4 * max_values
-    max_body_json = 26 * max_values + 4096
+    parser = RequestParser(cfg, dim, backend.window, backend.encode, _loads)
 
     def compute(payloads: list[tuple[np.ndarray, int]]) -> list[tuple[Prediction, int, float]]:
         t = time.perf_counter()
@@ -316,7 +308,7 @@ def create_app(backend: Backend, cfg: ServeConfig, log_stream: IO[str] | None = 
         on_batch=on_batch,
     )
 
-    def error_response(err: _ApiError) -> Response:
+    def error_response(err: ApiError) -> Response:
         body = {"error": {"status": err.status, "code": err.code, "message": err.message}}
         headers = {"Retry-After": "1"} if err.status in (429, 503) else None
         return Response(_dumps(body), err.status, headers=headers, media_type="application/json")
@@ -333,157 +325,22 @@ def create_app(backend: Backend, cfg: ServeConfig, log_stream: IO[str] | None = 
             )
             state["overload"], state["overload_t"] = 0, now
 
-    async def read_body(request: Request, limit: int) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            try:
-                if int(declared) > limit:
-                    raise _ApiError(
-                        413, "body_too_large", f"request body of {declared} bytes exceeds {limit}"
-                    )
-            except ValueError:
-                raise _ApiError(400, "bad_content_length", "Content-Length is not an integer") from None
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _ApiError(413, "body_too_large", f"request body exceeds {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def check_contexts(arr: np.ndarray) -> np.ndarray:
-        """(n, w, D) float32, every limit checked; raises _ApiError with the reason."""
-        n, w = arr.shape[0], arr.shape[1]
-        if arr.shape[2] != dim:
-            raise _ApiError(
-                422, "wrong_dimension", f"context vectors must have dimension {dim}, got {arr.shape[2]}"
-            )
-        if n < 1 or w < 1:
-            raise _ApiError(422, "empty_context", "a context needs at least one vector")
-        if n > cfg.max_request_batch:
-            raise _ApiError(
-                413,
-                "batch_too_large",
-                f"{n} contexts in one request exceed the limit {cfg.max_request_batch}",
-            )
-        if w > cfg.max_context:
-            raise _ApiError(
-                413, "context_too_long", f"context of {w} vectors exceeds the limit {cfg.max_context}"
-            )
-        if backend.window is not None and w != backend.window:
-            raise _ApiError(
-                422, "wrong_window", f"this model needs exactly {backend.window} context vectors, got {w}"
-            )
-        finite = np.isfinite(arr)
-        if not finite.all():
-            where = np.argwhere(~finite)[0].tolist()
-            raise _ApiError(
-                422,
-                "not_finite",
-                f"context holds NaN, null or infinite values (first at context {where[0]}, "
-                f"vector {where[1]}, component {where[2]})",
-            )
-        return arr
-
-    def int_param(value: Any, name: str, lo: int, hi: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise _ApiError(422, f"bad_{name}", f"{name} must be an integer in {lo}..{hi}")
-        try:
-            v = int(value)
-        except ValueError:
-            raise _ApiError(422, f"bad_{name}", f"{name} must be an integer in {lo}..{hi}") from None
-        if not lo <= v <= hi:
-            raise _ApiError(422, f"bad_{name}", f"{name} must be in {lo}..{hi}, got {v}")
-        return v
-
-    def flag(value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        return str(value).lower() not in ("0", "false", "no")
-
-    async def parse(request: Request) -> tuple[np.ndarray, int, bool]:
-        """(contexts (n, w, D) float32, top_k, include_vector) from either body format."""
-        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if ctype == "application/octet-stream":
-            q = request.query_params
-            n = int_param(q.get("n", "1"), "n", 1, cfg.max_request_batch)
-            top_k = int_param(q.get("top_k", cfg.top_k), "top_k", 1, cfg.max_top_k)
-            body = await read_body(request, max_body_binary)
-            if len(body) == 0 or len(body) % (4 * dim * n):
-                raise _ApiError(
-                    422,
-                    "wrong_dimension",
-                    f"binary body of {len(body)} bytes is not n={n} contexts of whole {dim}-D float32 vectors",
-                )
-            w = len(body) // (4 * dim * n)
-            arr = np.frombuffer(body, dtype="<f4").reshape(n, w, dim)
-            return check_contexts(arr), top_k, flag(q.get("include_vector", "1"))
-        if ctype not in ("application/json", ""):
-            raise _ApiError(
-                415,
-                "unsupported_media_type",
-                f"send application/json or application/octet-stream, not {ctype}",
-            )
-        body = await read_body(request, max_body_json)
-        try:
-            obj = _loads(body)
-        except ValueError as exc:
-            raise _ApiError(
-                400, "bad_json", f"invalid JSON ({exc}); NaN and Infinity are not JSON numbers"
-            ) from None
-        if not isinstance(obj, dict):
-            raise _ApiError(400, "bad_request", "the body must be a JSON object")
-        keys = [k for k in ("context", "contexts", "texts") if k in obj]
-        if len(keys) != 1:
-            raise _ApiError(400, "bad_request", 'give exactly one of "context", "contexts" or "texts"')
-        top_k = int_param(obj.get("top_k", cfg.top_k), "top_k", 1, cfg.max_top_k)
-        include = flag(obj.get("include_vector", True))
-        key = keys[0]
-        if key == "texts":
-            texts = obj["texts"]
-            if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-                raise _ApiError(400, "bad_request", '"texts" must be a non-empty list of strings')
-            if len(texts) > cfg.max_context:
-                raise _ApiError(
-                    413, "context_too_long", f"context of {len(texts)} texts exceeds {cfg.max_context}"
-                )
-            import asyncio
-
-            vecs = await asyncio.to_thread(backend.encode, texts)
-            return check_contexts(vecs[None]), top_k, include
-        raw = obj[key]
-        want = 2 if key == "context" else 3
-        try:
-            arr = np.asarray(raw)
-        except (ValueError, TypeError):
-            arr = None
-        if arr is None or arr.ndim != want or (arr.dtype.kind not in "fiu" and arr.dtype != object):
-            shape = "(w, D)" if want == 2 else "(n, w, D)"
-            raise _ApiError(400, "bad_shape", f'"{key}" must be a {shape} array of numbers')
-        if arr.dtype == object:  # nulls: report them as non-finite values
-            try:
-                arr = arr.astype(np.float32)
-            except (ValueError, TypeError):
-                raise _ApiError(400, "bad_shape", f'"{key}" must hold only numbers') from None
-        arr = np.asarray(arr, dtype=np.float32)
-        return check_contexts(arr[None] if want == 2 else arr), top_k, include
-
     async def predict(request: Request) -> Response:
         t0 = time.perf_counter()
         state["inflight"] += 1
         status = 500
         try:
             try:
-                contexts, top_k, include = await parse(request)
+                contexts, top_k, include = await parser.parse(request)
                 try:
                     pred, batch_size, compute_ms = await batcher.submit((contexts, top_k), contexts.shape[0])
                 except QueueFull as exc:
-                    raise _ApiError(429, "queue_full", str(exc)) from None
+                    raise ApiError(429, "queue_full", str(exc)) from None
                 except QueueTimeout as exc:
-                    raise _ApiError(503, "queue_timeout", str(exc)) from None
+                    raise ApiError(503, "queue_timeout", str(exc)) from None
                 except Exception as exc:
-                    raise _ApiError(500, "model_error", f"{type(exc).__name__}: {exc}") from None
-            except _ApiError as err:
+                    raise ApiError(500, "model_error", f"{type(exc).__name__}: {exc}") from None
+            except ApiError as err:
                 status = err.status
                 if status == 429:
                     metrics.rejected.inc("queue_full")

@@ -11,7 +11,7 @@ Model-backed encoders import their libraries lazily: nothing touches the network
 from __future__ import annotations
 
 from lvmgate.encoders import models  # noqa: F401  (registers minilm, gtr, vec2text-gtr)
-from lvmgate.encoders.base import Encoder, encoder_names, get_encoder, register
+from lvmgate.encoders.base import Encoder, declared_dim, encoder_names, get_encoder, register
 from lvmgate.encoders.hashing import HashingEncoder
 
-__all__ = ["Encoder", "HashingEncoder", "encoder_names", "get_encoder", "register"]
+__all__ = ["Encoder", "HashingEncoder", "declared_dim", "encoder_names", "get_encoder", "register"]

@@ -410,19 +410,19 @@ class Vec2TextGTREncoder(_ModelEncoder):
 
 
 # --- registry -----------------------------------------------------------------------------------------
-@register("minilm")
+@register("minilm", dim=384)
 def _minilm(device: str | None = "cpu", weights: str | int | None = None) -> MiniLMEncoder:
     return MiniLMEncoder(device=device, weights=weights)
 
 
-@register("gtr")
+@register("gtr", dim=768)
 def _gtr(
     path: str | os.PathLike[str] | None = None, device: str | None = "cpu", weights: str | int | None = None
 ) -> GTREncoder:
     return GTREncoder(path, device=device, weights=weights)
 
 
-@register("vec2text-gtr")
+@register("vec2text-gtr", dim=768)
 def _vec2text_gtr(
     path: str | os.PathLike[str] | None = None,
     device: str | None = "cpu",

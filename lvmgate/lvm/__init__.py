@@ -12,8 +12,7 @@ never pulls in torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lvmgate.lazy import lazy_names
 
 _HOMES = {
     "Evaluation": "lvmgate.lvm.evaluate",
@@ -43,10 +42,4 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    """`lvmgate.lvm.NAME` from the module that defines it, imported on first use."""
-    if name not in _HOMES:
-        raise AttributeError(f"module 'lvmgate.lvm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES)

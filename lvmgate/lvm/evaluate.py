@@ -113,7 +113,7 @@ def full_bank_ranks(
 NEXT_CONCEPT = ("l2", "round_trip_l2", "contrastive_accuracy", "paraphrase_ratio")
 
 
-def _max_context_cosine(vectors: np.ndarray, context: np.ndarray) -> np.ndarray:
+def max_context_cosine(vectors: np.ndarray, context: np.ndarray) -> np.ndarray:
     """(b,) max_j cos(vectors_b, context_bj), float64."""
     v, _ = _unit(vectors)  # (b, dim)
     c, _ = _unit(context)  # (b, w, dim)
@@ -350,7 +350,7 @@ def evaluate_predictors(
             scores[name]["next_vs_context"][idx] = nvc
             scores[name]["l2"][idx] = np.linalg.norm(pred.astype(np.float64) - tgt, axis=1)
             scores[name]["max_ctx_pred"][idx] = cos - nvc  # max_j cos(pred, context_j)
-            scores[name]["max_ctx_next"][idx] = _max_context_cosine(tgt, ctx)
+            scores[name]["max_ctx_next"][idx] = max_context_cosine(tgt, ctx)
             queries[name].append(pred[mask[idx]])
     targets = val.target[mask]
     names = list(predictors)

@@ -207,16 +207,9 @@ class EmbeddedStore(Store):
     def _ingest(
         self, dataset: str, records: Iterable[ChunkRecord], vectors: np.ndarray | None, opts: IngestOptions
     ) -> IngestResult:
-        encoder, replace, allow_invalid, meta, progress = (
-            opts.encoder,
-            opts.replace,
-            opts.allow_invalid,
-            opts.meta,
-            opts.progress,
-        )
         t0 = time.perf_counter()
         existed = self.has_dataset(dataset)
-        if existed and not replace:
+        if existed and not opts.replace:
             self.refuse_existing(dataset)
         stem = f"{dataset}-{secrets.token_hex(6)}"
         vec_path, index_path = self.vector_dir / f"{stem}.f32", self.vector_dir / f"{stem}.npz"
@@ -236,7 +229,7 @@ class EmbeddedStore(Store):
             digest = hashlib.blake2b(digest_size=16)
             staged = _StagedKeys()
             n_rows = 0
-            bar = tqdm(desc=f"ingest {dataset}", unit=" chunks", disable=not progress)
+            bar = tqdm(desc=f"ingest {dataset}", unit=" chunks", disable=not opts.progress)
             rows_iter = iter(records)
             insert = f"INSERT INTO staging ({', '.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})"
             while True:
@@ -252,7 +245,7 @@ class EmbeddedStore(Store):
                 bar.update(len(block))
             bar.close()
             if vectors is not None:
-                check_vectors(vectors, n_rows, allow_invalid=allow_invalid)
+                check_vectors(vectors, n_rows, allow_invalid=opts.allow_invalid)
             perm, ids, offsets, chunk_index = staged.canonical()
             con.execute("DELETE FROM chunks WHERE dataset = ?", (dataset,))
             con.execute("DELETE FROM datasets WHERE name = ?", (dataset,))
@@ -280,7 +273,9 @@ class EmbeddedStore(Store):
             dim = None
             if vectors is not None:
                 dim = int(vectors.shape[1])
-                _write_vectors(vec_path, vectors, perm, digest, progress=progress, desc=f"vectors {dataset}")
+                _write_vectors(
+                    vec_path, vectors, perm, digest, progress=opts.progress, desc=f"vectors {dataset}"
+                )
             index_ids = np.array(ids, dtype=str) if ids else np.zeros(0, dtype="<U1")
             with open(index_path, "wb") as fh:
                 np.savez(fh, ids=index_ids, offsets=offsets, chunk_index=chunk_index)
@@ -292,10 +287,10 @@ class EmbeddedStore(Store):
                     len(ids),
                     dim,
                     stem,
-                    encoder,
+                    opts.encoder,
                     digest.hexdigest(),
                     int(staged.has_tmd),
-                    json.dumps(meta or {}),
+                    json.dumps(opts.meta),
                     time.strftime("%Y-%m-%dT%H:%M:%S"),
                 ),
             )

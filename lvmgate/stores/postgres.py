@@ -685,18 +685,11 @@ class PostgresStore(Store):
     def _ingest(
         self, dataset: str, records: Iterable[ChunkRecord], vectors: np.ndarray | None, opts: IngestOptions
     ) -> IngestResult:
-        encoder, replace, allow_invalid, meta, progress = (
-            opts.encoder,
-            opts.replace,
-            opts.allow_invalid,
-            opts.meta,
-            opts.progress,
-        )
         t0 = time.perf_counter()
         dim = None
         if vectors is not None:
             # shape and NaN/zero rows first (fail before any row is sent); the count after the records
-            check_vectors(vectors, vectors.shape[0] if vectors.ndim else 0, allow_invalid=allow_invalid)
+            check_vectors(vectors, vectors.shape[0] if vectors.ndim else 0, allow_invalid=opts.allow_invalid)
             dim = int(vectors.shape[1])
         with self._conn() as con, con.transaction():
             con.execute(
@@ -704,23 +697,25 @@ class PostgresStore(Store):
             )
             schema = self._ensure_schema(con, dim)
             existed = self._exists(con, schema, dataset)
-            if existed and not replace:
+            if existed and not opts.replace:
                 self.refuse_existing(dataset)
             if existed:
                 con.execute("DELETE FROM cpe_entry WHERE dataset_source = %s", (dataset,))
                 con.execute("DELETE FROM lvmgate_datasets WHERE name = %s", (dataset,))
-            ids, n_rows = self._copy_entries(con, dataset, records, progress=progress)
+            ids, n_rows = self._copy_entries(con, dataset, records, progress=opts.progress)
             if vectors is not None:
                 if vectors.shape[0] != n_rows:
                     check_vectors(vectors, n_rows, allow_invalid=True)  # raises the count message
-                self._copy_vectors(con, schema, ids, vectors, progress=progress, desc=f"vectors {dataset}")
+                self._copy_vectors(
+                    con, schema, ids, vectors, progress=opts.progress, desc=f"vectors {dataset}"
+                )
             n_articles = con.execute(
                 "SELECT count(DISTINCT document_id) FROM cpe_entry WHERE dataset_source = %s", (dataset,)
             ).fetchone()[0]
             con.execute(
                 "INSERT INTO lvmgate_datasets (name, encoder, dim, n_rows, meta, ingest_id) "
                 "VALUES (%s, %s, %s, %s, %s::jsonb, %s)",
-                (dataset, encoder, dim, n_rows, json.dumps(meta or {}), secrets.token_hex(8)),
+                (dataset, opts.encoder, dim, n_rows, json.dumps(opts.meta), secrets.token_hex(8)),
             )
         return IngestResult(dataset, n_rows, int(n_articles), dim, time.perf_counter() - t0, existed)
 

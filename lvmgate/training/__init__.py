@@ -9,8 +9,7 @@ first use, so `lvmgate.training.config` (the settings, the CLI's defaults) impor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lvmgate.lazy import lazy_names
 
 _HOMES = {
     "LOG_FORMAT": "lvmgate.training.logging",
@@ -27,10 +26,4 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    """`lvmgate.training.NAME` from the module that defines it, imported on first use."""
-    if name not in _HOMES:
-        raise AttributeError(f"module 'lvmgate.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES)
