@@ -26,6 +26,7 @@ Extend the word lists with `SentenceSegmenter(extra_never_final=..., extra_final
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -58,7 +59,7 @@ NEVER_FINAL: frozenset[str] = frozenset(
     # Latin and scholarly abbreviations that introduce something
     "e.g i.e cf viz vs v a.k.a ca c approx esp incl op b d fl sq est "
     # references and numbering: No. 5, Fig. 3, pp. 10-12, vol. 2
-    "No Nos Fig Figs Eq Eqs Art Ch Sec Ref Refs Vol vol vols pp p para paras "
+    "No Nos N° Nº Fig Figs Eq Eqs Art Ch Sec Ref Refs Vol vol vols pp p para paras "
     # months, which precede a day or a year
     "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split()
 )
@@ -74,7 +75,9 @@ SENTENCE_STARTERS: frozenset[str] = frozenset(
     "If Because Despite Following According Between Under Over Among Unlike Like "
     "However But And Or So Yet Thus Also Then Later Today Meanwhile Moreover Nevertheless Instead "
     "Similarly Further Furthermore Many Most Some Several Each Both All Other Another Such "
-    "Why How What Who Where Which".split()
+    "Why How What Who Where Which "
+    # questions open with an auxiliary: "... you and I. Did you see ...?"
+    "Did Do Does Is Are Was Were Has Have Had Can Could Will Would Should May Might Must".split()
 )
 DESIGNATORS: frozenset[str] = frozenset(
     # nouns followed by a single-letter name: "vitamin C.", "Plan B.", "Group A."
@@ -118,6 +121,7 @@ REASONS: dict[str, str] = {
     "final-abbreviation": "ends with an abbreviation that can close a sentence (etc., U.S., Jr.)",
     "abbreviation": "ends with an abbreviation that needs a continuation (Dr., e.g., approx.)",
     "initial": "ends with an initial (J.)",
+    "omission": "ends with a spaced omission mark (. . .) that does not close the sentence",
     "non-terminal-punct": "ends with a comma, colon, semicolon, dash or similar",
     "no-terminal-punct": "ends with a word, number or symbol",
     "empty": "nothing but whitespace",
@@ -189,13 +193,16 @@ class SentenceSegmenter:
             prev = _previous_word(text, k).strip(_OPENERS + "".join(_CLOSERS) + ",;:")
             if prev.lower() in self._designators:
                 return "terminal"
+            if word == "I" and prev.isalpha() and prev.islower():
+                return "numeral"  # the pronoun ("you and I. Did you") or an initial ("to I. Breilous")
             if word in _ROMAN_SINGLE and len(prev) > 1 and prev.isalpha() and prev[0].isupper():
-                return "terminal"
+                return "numeral"  # "World War I." ends a sentence, "Albert I. Jones" does not
             return "initial"
         return "terminal"
 
-    def _is_boundary(self, kind: str, run: str, text: str, pos: int) -> bool:
-        """Whether the candidate of `kind` ending at `pos` is a sentence boundary, given what follows."""
+    def _is_boundary(self, kind: str, run: str, text: str, pos: int, before: str = "") -> bool:
+        """Whether the candidate of `kind` ending at `pos` is a sentence boundary, given what follows
+        (`before`: the word the terminal run is attached to)."""
         if kind in ("abbreviation", "initial"):
             return False
         if run[-1] in _NO_SPACE_TERMINALS:
@@ -205,25 +212,41 @@ class SentenceSegmenter:
             return True
         if kind == "ellipsis":
             return nxt in ("upper", "uncased")
+        if kind == "numeral":  # a roman numeral or the pronoun I: an end only before a sentence opener
+            return word in self._starters and not _INITIAL_NEXT.match(text, pos)  # not "by I. I. Potter"
         if kind == "final-abbreviation":
-            return word in self._starters
+            # "at 6 P.M. Mr. Smith then ...": a capitalised abbreviation before a title ends the sentence
+            title = word in self._never_cased and before.replace(".", "").isupper()
+            return word in self._starters or title
         return nxt != "lower"
 
     # --- public API ------------------------------------------------------------------------------------
     def split(self, text: str) -> list[str]:
         """Sentences of `text`, stripped, in order; joined with the whitespace between them they are `text`."""
-        out: list[str] = []
-        start, n = 0, len(text)
+        n = len(text)
+        cuts: set[int] = set()
+        skip: set[int] = set()  # positions of marks that are not candidates (list markers, spaced ellipses)
+        _list_items(text, cuts, skip)
+        _spaced_ellipses(text, cuts, skip)
         for m in _CANDIDATE.finditer(text):
             end, run_end = m.end(), m.end("run")
             run = m.group("run")
+            if m.start() in skip:
+                continue
             if end < n and not text[end].isspace() and run[-1] not in _NO_SPACE_TERMINALS:
                 continue  # inside a token: 3.5, U.S.A, e.g.,
-            if self._is_boundary(self._kind(text, m.start(), run_end), run, text, end):
-                piece = text[start:end].strip()
-                if piece:
-                    out.append(piece)
-                start = end
+            if _BRACKETED_ELLIPSIS.match(text, max(0, m.start() - 1)) and "]" in text[run_end : run_end + 1]:
+                continue  # "[...]": an omission, never an end
+            attached = _previous_word(text, m.start() + 1)[:-1] if m.start() < n else ""
+            if self._is_boundary(self._kind(text, m.start(), run_end), run, text, end, attached):
+                cuts.add(end)
+        out: list[str] = []
+        start = 0
+        for cut in sorted(cuts):
+            piece = text[start:cut].strip()
+            if piece:
+                out.append(piece)
+                start = cut
         rest = text[start:].strip()
         if rest:
             out.append(rest)
@@ -251,13 +274,16 @@ class SentenceSegmenter:
                 i -= 1
                 continue
             break
+        spaced = _spaced_end(tail)
+        if spaced is not None:
+            return spaced
         j = i
         while j > 0 and tail[j - 1] in _TERMINALS:
             j -= 1
         if j == i:
             return "non-terminal-punct" if i and tail[i - 1] in _NON_TERMINAL else "no-terminal-punct"
         kind = self._kind(tail, j, i)
-        if kind == "terminal":
+        if kind in ("terminal", "numeral"):
             return closer or "terminal-punct"
         return kind
 
@@ -283,6 +309,75 @@ class SentenceSegmenter:
             reasons=dict(counts.most_common()),
             examples=shown,
         )
+
+
+_INITIAL_NEXT = re.compile(r"\s+[A-Z]\.")
+_BRACKETED_ELLIPSIS = re.compile(r"\[(?:\.\.\.|…)")
+# a list marker: "1." "2.)" "3)" "a." "• 9." "⁃10." at the start or after whitespace, then a space
+_LIST_MARKER = re.compile(
+    r"(?:(?<=\s)|^)(?P<bullet>[•⁃▪◦‣·]\s?)?(?P<label>\d{1,2}|[a-z])(?P<mark>\.\)|\.|\))(?=\s)"
+)
+# spaced ellipsis: ". . ." or ". . . ." after whitespace or glued to a word ("compounds. . . .")
+_SPACED_ELLIPSIS = re.compile(
+    r"(?P<glued>(?<=[^\s.])\.)?(?P<dots>(?:\s\.){3,4}|(?<=\s)\.(?:\s\.){2,3})(?=\s|$|["
+    + re.escape("".join(_CLOSERS))
+    + "])"
+)
+
+
+_SPACED_ELLIPSIS_END = re.compile(
+    r"(?P<glued>(?<=[^\s.])\.)?(?P<dots>(?:\s\.){3,4}|(?<=\s)\.(?:\s\.){2,3})["
+    + re.escape("".join(_CLOSERS))
+    + r"]*\Z"
+)
+
+
+def _list_items(text: str, cuts: set[int], skip: set[int]) -> None:
+    """Enumerations ("1. x 2. y", "a) x b) y", "• 9. x • 10. y"): a cut before every item but the
+    first, and the markers' periods are no sentence ends. Two or more consecutive labels make a list."""
+    marks = list(_LIST_MARKER.finditer(text))
+    for a, b in itertools.pairwise(marks):
+        la, lb = a.group("label"), b.group("label")
+        consecutive = (la.isdigit() and lb.isdigit() and int(lb) == int(la) + 1) or (
+            la.isalpha() and lb.isalpha() and ord(lb) == ord(la) + 1
+        )
+        if consecutive and a.group("mark") == b.group("mark"):
+            for m in (a, b):
+                skip.add(m.start("mark"))
+            cuts.add(b.start())
+
+
+def _spaced_ellipses(text: str, cuts: set[int], skip: set[int]) -> None:
+    """ ". . ." (an omission) is never an end; ". . . ." (omission + period), or a period glued to a
+    word then ". . ." closed by a quote, ends a sentence before a capital; a glued period before a
+    bare ". . ." ends one when a capital follows (". . . The" opens the next sentence)."""
+    n = len(text)
+    for m in _SPACED_ELLIPSIS.finditer(text):
+        dots = [m.start("dots") + i for i, ch in enumerate(m.group("dots")) if ch == "."]
+        skip.update(dots)
+        e = m.end()
+        while e < n and text[e] in _CLOSERS:
+            e += 1
+        nxt, _ = _next_word(text, e)
+        glued, closed = m.group("glued") is not None, e > m.end()
+        if glued:
+            skip.add(m.start("glued"))
+        if len(dots) == 4 or (glued and closed):
+            if nxt in ("upper", "uncased", "end"):
+                cuts.add(e)  # "a period . . . . Next sentence.", "less complex. . . .” The"
+        elif glued and nxt in ("upper", "uncased"):
+            cuts.add(m.start("glued") + 1)  # "compounds. . . . The practice": the period ends it
+
+
+def _spaced_end(tail: str) -> str | None:
+    """'ellipsis' or 'omission' when `tail` ends with a spaced ellipsis (see _spaced_ellipses)."""
+    m = _SPACED_ELLIPSIS_END.search(tail)
+    if m is None:
+        return None
+    closed = m.end("dots") < len(tail)
+    if m.group("dots").count(".") == 4 or (m.group("glued") and closed):
+        return "ellipsis"
+    return "omission"
 
 
 def _previous_word(text: str, k: int) -> str:

@@ -32,11 +32,14 @@ def demos(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     out = {}
     for name, extra in (
-        ("go", ["--phases", "1-2"]),
-        ("shuffled", ["--phases", "2", "--fault", "shuffled_order"]),
+        ("go", ["--phases", "1-2", "--epochs", "6"]),
+        (
+            "shuffled",
+            ["--phases", "2", "--fault", "shuffled_order", "--epochs", "3"],
+        ),  # patience would stop it
     ):
         p = subprocess.run(
-            [sys.executable, "-m", "lvmgate", "demo", *extra, "--articles", "200", "--seed", "1", "--epochs", "6",
+            [sys.executable, "-m", "lvmgate", "demo", *extra, "--articles", "200", "--seed", "1", "--no-html",
              "--store", str(root / "store"), "--work-dir", str(root / "work"),
              "--report-dir", str(root / "reports" / name), "--no-progress"],
             capture_output=True, text=True, timeout=400, env=ENV,

@@ -89,6 +89,7 @@ def runs(store_dir):
             store_dir / "artifacts",
             "--backends",
             "nearest",
+            *([] if name == "clean" else ["--no-html"]),  # the clean run's HTML is inspected below
         )
         summary = json.loads((out / "phase1.json").read_text()) if (out / "phase1.json").exists() else None
         return name, (p, summary, out)
@@ -248,6 +249,7 @@ def test_vec2text_backends_without_weights_are_not_measured_and_warn(store_dir, 
         store_dir / "artifacts",
         "--model-path",
         tmp_path / "no-weights",
+        "--no-html",
     )
     summary = json.loads((tmp_path / "phase1.json").read_text())
     skipped = {c["id"]: c["reason"] for c in summary["criteria"] if c["status"] == "skip"}
@@ -273,6 +275,7 @@ def test_warn_band_is_warn_and_strict_makes_it_stop(store_dir, tmp_path):
         store_dir / "artifacts",
         "--backends",
         "nearest",
+        "--no-html",
     ]
     p = lvmgate(*args, "--report-dir", tmp_path / "warn")
     summary = json.loads((tmp_path / "warn" / "phase1.json").read_text())

@@ -64,6 +64,7 @@ def test_gate_identical_across_stores(pg_db_url, tmp_path, corpus):
                 str(tmp_path / f"art-{name}"),
                 "--backends",
                 "nearest",
+                "--no-html",
             ],
             capture_output=True,
             text=True,

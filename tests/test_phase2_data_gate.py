@@ -64,6 +64,7 @@ def gate(work, dataset, data, name):
         data,
         "--report-dir",
         work / "reports" / name,
+        "--no-html",
     )
     path = work / "reports" / name / "phase2.json"
     return p, json.loads(path.read_text()) if path.exists() else None

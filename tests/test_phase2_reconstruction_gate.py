@@ -51,7 +51,8 @@ def gate(work: Path, model: str, name: str, *extra: str, env: dict | None = None
     p = subprocess.run(
         [sys.executable, "-m", "lvmgate", "gate", "phase2", "--store", str(work / "store"),
          "--data", str(work / "drift.npz"), "--lvm-model", str(model),
-         "--report-dir", str(work / "reports" / name), "--artifacts-dir", str(work / "artifacts" / name), *extra],
+         "--report-dir", str(work / "reports" / name), "--artifacts-dir", str(work / "artifacts" / name), "--no-html",
+         *extra],
         capture_output=True, text=True, timeout=300, env=env or ENV,
     )  # fmt: skip
     path = work / "reports" / name / "phase2.json"

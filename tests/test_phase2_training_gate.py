@@ -70,7 +70,7 @@ def gate(work, model: Path, name: str, data: str = "drift", only: str = "2_1 or 
         [sys.executable, "-m", "lvmgate", "gate", "phase2", "--store", str(base / "store"),
          "--data", str(base / f"{data}.npz"), "--val-data", val or str(base / f"{data}_val.npz"),
          "--lvm-model", str(model), "--report-dir", str(out / "reports" / name),
-         "--artifacts-dir", str(out / "artifacts" / name), "--backends", "nearest", "--", "-k", only],
+         "--artifacts-dir", str(out / "artifacts" / name), "--backends", "nearest", "--no-html", "--", "-k", only],
         capture_output=True, text=True, timeout=300, env=ENV,
     )  # fmt: skip
     path = out / "reports" / name / "phase2.json"

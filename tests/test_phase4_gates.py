@@ -97,7 +97,8 @@ def world(tmp_path_factory):
 
 def gate(world: Path, name: str, deploy: str = "deploy", *extra: str, model: bool = True):
     cmd = [sys.executable, "-m", "lvmgate", "gate", "phase4", "--data", str(world / "drift.npz"),
-           "--report-dir", str(world / "reports" / name), "--artifacts-dir", str(world / "artifacts"), *extra]  # fmt: skip
+           "--report-dir", str(world / "reports" / name), "--artifacts-dir", str(world / "artifacts"), "--no-html",
+           *extra]  # fmt: skip
     if model:
         cmd += ["--lvm-model", str(world / "models" / "lvm.pt")]
     env = {**ENV, "LVMGATE_DEPLOY_DIR": str(world / deploy)}

@@ -28,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=8, help="phase 2: training epochs at most (default 8)")
     p.add_argument("--backends", default="nearest", help="decoders (default nearest; jxe,ielab need weights)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--no-html", action="store_true", help="gate reports as JSON and markdown only (faster)")
     p.set_defaults(func=run)
 
 
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         f"ingested {len(corpus.records)} synthetic chunks of {args.articles} articles as {dataset!r} in {url}"
     )
     common = ["--store", url, "--dataset", dataset]
+    html = ["--no-html"] if args.no_html else []
     worst = 0
 
     def step(argv: list[str]) -> int:
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         return code
 
     if 1 in phases:
-        step(["gate", "phase1", *common, "--report-dir", args.report_dir, "--backends", args.backends])
+        step(["gate", "phase1", *common, "--report-dir", args.report_dir, "--backends", args.backends, *html])
     if 2 in phases:
         work = Path(args.work_dir)
         data, model = work / "lvm" / f"{dataset}.npz", work / "models" / f"{dataset}.pt"
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                  "--overwrite", *quiet]):  # fmt: skip
             return worst
         step(["gate", "phase2", *common, "--data", str(data), "--lvm-model", str(model),
-              "--report-dir", args.report_dir, "--backends", args.backends])  # fmt: skip
+              "--report-dir", args.report_dir, "--backends", args.backends, *html])  # fmt: skip
     return worst
 
 

@@ -26,6 +26,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--recompute", action="store_true", help="ignore cached artifacts")
     p.add_argument("--strict", action="store_true", help="WARN counts as STOP")
+    p.add_argument(
+        "--no-html",
+        action="store_true",
+        help="write phaseN.json and phase_N_report.md only, no HTML report with plots (about 3 s faster)",
+    )
     p.add_argument("--policy", default=None, help="lvmgate.toml / pyproject.toml with threshold overrides")
     for flag, kind, text in ARTIFACT_OPTIONS:  # the same artifact options as `pytest gates/...`
         p.add_argument(flag, type=kind, default=None, help=text)
@@ -76,8 +81,6 @@ def run(args: argparse.Namespace) -> int:
         "-W",
         "ignore::pytest.PytestAssertRewriteWarning",
         f"--report-dir={report_dir}",
-        f"--html={report_dir / f'phase{phase}.html'}",
-        "--self-contained-html",
         f"--seed={args.seed}",
     ]
     names = ["store", "dataset", "artifacts_dir", "limit", "policy"]
@@ -86,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             argv.append(f"--{name.replace('_', '-')}={value}")
+    if args.no_html:  # pytest-html off: no plots to draw (matplotlib), the JSON and markdown stay
+        argv += ["-p", "no:html"]
+        (report_dir / f"phase{phase}.html").unlink(missing_ok=True)
+    else:
+        argv += [f"--html={report_dir / f'phase{phase}.html'}", "--self-contained-html"]
     argv += ["--recompute"] if args.recompute else []
     argv += ["--strict"] if args.strict else []
     code = int(pytest.main(argv + args.passthrough))
