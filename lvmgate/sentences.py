@@ -227,7 +227,8 @@ class SentenceSegmenter:
         cuts: set[int] = set()
         skip: set[int] = set()  # positions of marks that are not candidates (list markers, spaced ellipses)
         _list_items(text, cuts, skip)
-        _spaced_ellipses(text, cuts, skip)
+        if ". ." in text:
+            _spaced_ellipses(text, cuts, skip)
         for m in _CANDIDATE.finditer(text):
             end, run_end = m.end(), m.end("run")
             run = m.group("run")
@@ -235,10 +236,11 @@ class SentenceSegmenter:
                 continue
             if end < n and not text[end].isspace() and run[-1] not in _NO_SPACE_TERMINALS:
                 continue  # inside a token: 3.5, U.S.A, e.g.,
-            if _BRACKETED_ELLIPSIS.match(text, max(0, m.start() - 1)) and "]" in text[run_end : run_end + 1]:
+            if text[run_end : run_end + 1] == "]" and _BRACKETED_ELLIPSIS.match(text, max(0, m.start() - 1)):
                 continue  # "[...]": an omission, never an end
-            attached = _previous_word(text, m.start() + 1)[:-1] if m.start() < n else ""
-            if self._is_boundary(self._kind(text, m.start(), run_end), run, text, end, attached):
+            kind = self._kind(text, m.start(), run_end)
+            attached = _previous_word(text, m.start() + 1)[:-1] if kind == "final-abbreviation" else ""
+            if self._is_boundary(kind, run, text, end, attached):
                 cuts.add(end)
         out: list[str] = []
         start = 0
@@ -274,9 +276,10 @@ class SentenceSegmenter:
                 i -= 1
                 continue
             break
-        spaced = _spaced_end(tail)
-        if spaced is not None:
-            return spaced
+        if i >= 2 and tail[i - 1] == "." and tail[i - 2].isspace():  # maybe ". . ." (cheap test first)
+            spaced = _spaced_end(tail)
+            if spaced is not None:
+                return spaced
         j = i
         while j > 0 and tail[j - 1] in _TERMINALS:
             j -= 1
@@ -371,7 +374,7 @@ def _spaced_ellipses(text: str, cuts: set[int], skip: set[int]) -> None:
 
 def _spaced_end(tail: str) -> str | None:
     """'ellipsis' or 'omission' when `tail` ends with a spaced ellipsis (see _spaced_ellipses)."""
-    m = _SPACED_ELLIPSIS_END.search(tail)
+    m = _SPACED_ELLIPSIS_END.search(tail, max(0, len(tail) - 24))  # the longest form is ~20 characters
     if m is None:
         return None
     closed = m.end("dots") < len(tail)
