@@ -428,10 +428,11 @@ _THRESHOLDS: tuple[Threshold, ...] = (
         "2.2.paraphrase_ratio",
         "<=",
         1.5,
-        1.75,
+        1.6,
         title="PAR: max cos(pred, context) / max cos(next, context), means (LCM paper 2.4.1)",
         fail_action="The model copies its context: its predictions sit nearer what it was shown than the "
-        "truth does (copy-last scores 1.8-2.5); train longer, or check that targets are next chunks",
+        "truth does (copy-last: 1.69-1.76 on real text, 2.5 on synth --learnable); train longer, or check that "
+        "targets are next chunks",
     ),
     # -- 2.3 reconstruction --------------------------------------------------------------------
     _t(

@@ -135,9 +135,9 @@ def test_a_planted_copy_last_model_is_stop(work):
     assert p.returncode == 1 and summary["decision"] == "STOP"
     for cid in COPYING:
         expect(summary, cid, "fail")
-    # PAR of a copy: 1 / mean max cos(next, context), measured here above 1.75
+    # PAR of a copy: 1 / mean max cos(next, context), measured here far above the STOP line 1.6
     par = next(c for c in summary["criteria"] if c["id"] == "2.2.paraphrase_ratio")
-    assert par["value"] > 1.75 and "copies its context" in par["fail_action"]
+    assert par["value"] > 1.6 and "copies its context" in par["fail_action"]
     report = (work["own"] / "reports" / "copy" / "phase_2_report.md").read_text()
     assert (
         "Next-concept metrics" in report and "Checkpoint reloaded" in report and "held-out articles" in report
