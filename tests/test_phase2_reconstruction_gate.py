@@ -33,7 +33,7 @@ from lvmgate.policy import criterion_ids
 from lvmgate.sources import judge_phase
 from lvmgate.stores import EmbeddedStore
 from lvmgate.synth import synthesize
-from lvmgate.testing.proof import expect, provenances
+from lvmgate.testing.proof import expect
 from lvmgate.testing.shared import shared_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
@@ -77,28 +77,6 @@ PASSING_23 = {
     "2.3.shared_articles", "2.3.lvm_cosine", "2.3.cosine_margin_copy_last", "2.3.cosine_margin_context_mean",
     "2.3.bleu4_margin_copy_last[nearest]", "2.3.bleu4_margin_context_mean[nearest]", "2.3.latency_s",
 }  # fmt: skip
-
-
-def test_a_model_that_learned_the_sequence_passes_all_nearest_measures(work):
-    p, summary = gate(work, work / "models" / "go.pt", "go", "--backends", "nearest", "--sample-size", "300")
-    assert p.returncode == 0 and summary["decision"] == "WARN", p.stdout[-3000:]
-    c23 = by_id(summary, "2.3.")
-    assert set(c23) == set(criterion_ids("2.3"))
-    for cid in PASSING_23:
-        expect(summary, cid, "pass")
-    # vec2text not asked for: not measured, named, and the reason says how to measure it
-    assert {k for k, c in c23.items() if c["state"] == "not_measured"} == set(c23) - PASSING_23
-    assert set(summary["not_measured"]) == set(c23) - PASSING_23
-    # every other phase-2 criterion passes: 2.1 and 2.2 measured, 2.4 not applicable to hashing vectors
-    for cid in (*criterion_ids("2.1"), *criterion_ids("2.2")):
-        expect(summary, cid, "pass")
-    assert {c["state"] for c in by_id(summary, "2.4.").values()} == {"not_applicable"}
-    assert set(summary["not_applicable"]) == set(criterion_ids("2.4"))
-    assert set(provenances(summary)) == {"sequences", "training", "reconstruction", "arithmetic"}
-    report = (work / "reports" / "go" / "phase_2_report.md").read_text()
-    assert "2.3 nearest BLEU-4" in report and "no article shared with the training data" in report
-    assert "## Not Applicable" in report and "no word semantics" in report
-    assert "## Not Measured" in report and "2.3.bleu4_vs_vec2text[jxe]" in report
 
 
 def test_missing_vec2text_weights_are_a_recorded_skip_never_a_silent_go(work, tmp_path, monkeypatch):

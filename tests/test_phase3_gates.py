@@ -74,8 +74,8 @@ def work(tmp_path_factory):
 def gate(work, name: str, *extra: str, env: dict | None = None):
     p = subprocess.run(
         [sys.executable, "-m", "lvmgate", "gate", "phase3", "--store", str(work / "store"), "--dataset", "drift",
-         "--report-dir", str(work / "reports" / name), "--artifacts-dir", str(work / "artifacts" / name), *extra,
-         *([] if name == "go" else ["--no-html"])],  # the GO run's HTML is inspected
+         "--report-dir", str(work / "reports" / name), "--artifacts-dir", str(work / "artifacts" / name),
+         *([] if name == "go" else ["--no-html"]), *extra],  # the GO run's HTML is inspected
         capture_output=True, text=True, timeout=300, env={**ENV, "HF_HUB_CACHE": str(work / "empty_hf"), **(env or {})},
     )  # fmt: skip
     path = work / "reports" / name / "phase3.json"

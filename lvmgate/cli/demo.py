@@ -29,7 +29,8 @@ def register(sub) -> None:
     p.add_argument("--backends", default="nearest", help="decoders (default nearest; jxe,ielab need weights)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
     p.add_argument("--no-html", action="store_true", help="gate reports as JSON and markdown only (faster)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, accepts_passthrough=True)
+    p.epilog = "Arguments after -- are passed to pytest in every gate step (e.g. -- -k '2_1 or 2_2')."
 
 
 def _phases(text: str) -> list[int]:
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     )
     common = ["--store", url, "--dataset", dataset]
     html = ["--no-html"] if args.no_html else []
+    html += ["--", *args.passthrough] if args.passthrough else []  # last: what follows -- goes to pytest
     worst = 0
 
     def step(argv: list[str]) -> int:

@@ -283,9 +283,11 @@ def _compare(
             sent, st4 = bleu_statistics(d.texts, references, 4)
             stats[p] = st4
             f1 = token_f1(d.texts, references)
-            tc = None
-            if enc is not None:
-                tc = cosine_rows(tgt, enc.encode(d.texts, batch_size=64))
+            tc = rt_l2 = None
+            if enc is not None:  # the round trip: the decoded text encoded again (LCM's round-trip l2)
+                again = np.asarray(enc.encode(d.texts, batch_size=64), dtype=np.float64)  # (n, D)
+                tc = cosine_rows(tgt, again)
+                rt_l2 = np.linalg.norm(again - tgt, axis=1)
                 text_cos[p] = tc
             lat = (
                 float(np.sum(d.batch_seconds) / max(1, int(np.sum(d.batch_sizes))))
@@ -299,6 +301,7 @@ def _compare(
                 "sentence_bleu4": boot.mean(sent),
                 "token_f1": boot.mean(f1),
                 "text_cosine": None if tc is None else boot.mean(tc),
+                "round_trip_l2": None if rt_l2 is None else boot.mean(rt_l2),
                 "latency_per_item_s": lat,
             }
             items[p] = {

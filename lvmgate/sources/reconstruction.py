@@ -150,9 +150,16 @@ def _findings(r: dict) -> list[str]:
                 out.append(f"2.3 {name}: not run ({d['reason'][:160]}).")
             continue
         m = d["metrics"]
+        rt = {p: m[p].get("round_trip_l2") for p in m}
         out.append(
             f"2.3 {name} BLEU-4: "
             + ", ".join(f"{p} {fmt(m[p]['bleu4'])}" for p in m)
+            + (
+                "; round-trip l2 (decoded, encoded again) "
+                + ", ".join(f"{p} {fmt(v)}" for p, v in rt.items())
+                if all(rt.values())
+                else ""
+            )
             + (
                 " (context rows never an answer)"
                 if name == "nearest"
