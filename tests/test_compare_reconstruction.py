@@ -30,7 +30,7 @@ from lvmgate.testing.shared import shared_dir
 from lvmgate.training import TrainConfig, train
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
-TRAIN = {"model_size": "tiny", "batch_size": 64, "lr": 5e-3, "threads": 1, "epochs": 8}
+TRAIN = {"model_size": "tiny", "batch_size": 64, "lr": 5e-3, "threads": 1, "epochs": 5}
 
 
 def build_workspace(root: Path) -> Path:

@@ -70,7 +70,7 @@ def gate(work, model: Path, name: str, data: str = "drift", only: str = "2_1 or 
         [sys.executable, "-m", "lvmgate", "gate", "phase2", "--store", str(base / "store"),
          "--data", str(base / f"{data}.npz"), "--val-data", val or str(base / f"{data}_val.npz"),
          "--lvm-model", str(model), "--report-dir", str(out / "reports" / name),
-         "--artifacts-dir", str(out / "artifacts" / name), "--backends", "nearest", "--no-html", "--", "-k", only],
+         "--artifacts-dir", str(out / "artifacts"), "--backends", "nearest", "--no-html", "--", "-k", only],
         capture_output=True, text=True, timeout=300, env=ENV,
     )  # fmt: skip
     path = out / "reports" / name / "phase2.json"
@@ -82,7 +82,7 @@ def judged(work, model: Path, data: str = "drift", val: str | None = None) -> di
     policy, without a process and a report), in phaseN.json's row shape."""
     base = work["root"] if data == "drift" else work["own"]
     crit = judge_phase(
-        2, store=str(base / "store"), artifacts_dir=work["own"] / "judged" / model.stem, sections=("2.1", "2.2"),
+        2, store=str(base / "store"), artifacts_dir=work["own"] / "judged", sections=("2.1", "2.2"),
         data=str(base / f"{data}.npz"), val_data=val or str(base / f"{data}_val.npz"), lvm_model=str(model),
         backends="nearest",
     )  # fmt: skip
