@@ -326,18 +326,10 @@ _LIST_MARKER = re.compile(
     r"(?:(?<=\s)|^)(?P<bullet>[•⁃▪◦‣·]\s?)?(?P<label>\d{1,2}|[a-z])(?P<mark>\.\)|\.|\))(?=\s)"
 )
 # spaced ellipsis: ". . ." or ". . . ." after whitespace or glued to a word ("compounds. . . .")
-_SPACED_ELLIPSIS = re.compile(
-    r"(?P<glued>(?<=[^\s.])\.)?(?P<dots>(?:\s\.){3,4}|(?<=\s)\.(?:\s\.){2,3})(?=\s|$|["
-    + re.escape("".join(_CLOSERS))
-    + "])"
-)
-
-
-_SPACED_ELLIPSIS_END = re.compile(
-    r"(?P<glued>(?<=[^\s.])\.)?(?P<dots>(?:\s\.){3,4}|(?<=\s)\.(?:\s\.){2,3})["
-    + re.escape("".join(_CLOSERS))
-    + r"]*\Z"
-)
+_SPACED = r"(?P<glued>(?<=[^\s.])\.)?(?P<dots>(?:\s\.){3,4}|(?<=\s)\.(?:\s\.){2,3})"
+_CLOSER_CLASS = "[" + re.escape("".join(_CLOSERS)) + "]"
+_SPACED_ELLIPSIS = re.compile(_SPACED + r"(?=\s|$|" + _CLOSER_CLASS + ")")
+_SPACED_ELLIPSIS_END = re.compile(_SPACED + _CLOSER_CLASS + r"*\Z")
 
 
 def _list_items(text: str, cuts: set[int], skip: set[int]) -> None:

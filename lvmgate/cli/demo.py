@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         f"ingested {len(corpus.records)} synthetic chunks of {args.articles} articles as {dataset!r} in {url}"
     )
     common = ["--store", url, "--dataset", dataset]
-    html = ["--no-html"] if args.no_html else []
-    html += ["--", *args.passthrough] if args.passthrough else []  # last: what follows -- goes to pytest
+    gate_args = ["--no-html"] if args.no_html else []
+    gate_args += ["--", *args.passthrough] if args.passthrough else []  # last: what follows -- goes to pytest
     worst = 0
 
     def step(argv: list[str]) -> int:
@@ -86,7 +86,18 @@ def run(args: argparse.Namespace) -> int:
         return code
 
     if 1 in phases:
-        step(["gate", "phase1", *common, "--report-dir", args.report_dir, "--backends", args.backends, *html])
+        step(
+            [
+                "gate",
+                "phase1",
+                *common,
+                "--report-dir",
+                args.report_dir,
+                "--backends",
+                args.backends,
+                *gate_args,
+            ]
+        )
     if 2 in phases:
         work = Path(args.work_dir)
         data, model = work / "lvm" / f"{dataset}.npz", work / "models" / f"{dataset}.pt"
@@ -100,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
                  "--overwrite", *quiet]):  # fmt: skip
             return worst
         step(["gate", "phase2", *common, "--data", str(data), "--lvm-model", str(model),
-              "--report-dir", args.report_dir, "--backends", args.backends, *html])  # fmt: skip
+              "--report-dir", args.report_dir, "--backends", args.backends, *gate_args])  # fmt: skip
     return worst
 
 
